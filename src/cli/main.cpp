@@ -1,0 +1,39 @@
+// cacheclip command-line frontend. Errors from lower layers (cc::Error) become one line on
+// stderr and exit code 1; usage errors exit with CLI11's code and message.
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include "base/error.h"
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  // Never let an OpenMP team spin-wait: on shared 2-core machines a busy-waiting team slowed a
+  // neighbour ~30x. Must be set before the OpenMP runtime starts; a user's own value wins.
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+
+  CLI::App app{"cacheclip: fast RAG prefill on CPUs by reusing chunk KV caches"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "cacheclip 0.1.0");
+  const std::map<std::string, cc::cli::Runner> runners = {
+      {"inspect", cc::cli::add_inspect(app)},
+      {"tokenize", cc::cli::add_tokenize(app)},
+      {"make-model", cc::cli::add_make_model(app)},
+      {"convert", cc::cli::add_convert(app)},
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto* sub : app.get_subcommands()) return runners.at(sub->get_name())();
+  } catch (const cc::Error& e) {
+    std::fprintf(stderr, "cacheclip: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "cacheclip: error: out of memory\n");
+    return 1;
+  }
+  return 1;
+}

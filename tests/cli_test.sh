@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# End-to-end checks of the commands the README shows, on models the writer makes.
+set -euo pipefail
+bin=${1:?usage: cli_test.sh PATH/TO/cacheclip}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+check() {  # check NAME EXPECTED_SUBSTRING OUTPUT
+  if [[ "$3" != *"$2"* ]]; then
+    echo "FAIL: $1: expected '$2' in:"; echo "$3" | head -20; fails=$((fails + 1))
+  else
+    echo "ok: $1"
+  fi
+}
+run_fail() {  # run_fail NAME EXPECTED_MESSAGE CMD...: must exit non-zero with one error line
+  local name=$1 msg=$2; shift 2
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  if [[ $rc -eq 0 ]]; then echo "FAIL: $name: exited 0"; fails=$((fails + 1)); return; fi
+  check "$name" "$msg" "$out"
+  if [[ $(echo "$out" | wc -l) -ne 1 ]]; then echo "FAIL: $name: error is not one line"; fails=$((fails + 1)); fi
+}
+
+"$bin" make-model --preset tiny-qwen2 --type f16 -o "$tmp/q.gguf" >/dev/null
+out=$("$bin" inspect "$tmp/q.gguf")
+check "inspect arch" "architecture     qwen2" "$out"
+check "inspect tied" "tied (output = token embedding)" "$out"
+check "inspect kv" "KV per token     256 bytes f16/bf16, 512 bytes f32" "$out"
+json=$("$bin" inspect --json "$tmp/q.gguf")
+check "inspect json" '"n_head_kv": 2' "$json"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["n_layer"]==2 and d["tensor_types"]["F16"]>0' "$json" \
+  && echo "ok: inspect json parses" || { echo "FAIL: inspect json"; fails=$((fails + 1)); }
+
+"$bin" make-model --preset tiny-llama --format hf --type bf16 -o "$tmp/hf" >/dev/null
+check "hf folder inspect" "huggingface" "$("$bin" inspect "$tmp/hf")"
+"$bin" convert "$tmp/hf" "$tmp/back.gguf" --type q8_0 >/dev/null
+check "convert to q8_0" "Q8_0 x" "$("$bin" inspect "$tmp/back.gguf")"
+
+ids=$("$bin" tokenize "$tmp/q.gguf" "Hello world" --ids --no-special)
+check "tokenize ids" "72 101 108 108 111 32 119 111 114 108 100" "$ids"
+echo -n "from a file" >"$tmp/text.txt"
+check "tokenize --file" "11 tokens" "$("$bin" tokenize "$tmp/q.gguf" --file "$tmp/text.txt" --no-special)"
+check "tokenize special off" "60 124" "$("$bin" tokenize "$tmp/q.gguf" "<|im_start|>" --ids --no-special)"
+check "tokenize special on" "257" "$("$bin" tokenize "$tmp/q.gguf" "<|im_start|>" --ids --no-special --parse-special)"
+check "tokenize json" '"count":2' "$("$bin" tokenize "$tmp/q.gguf" "hi" --json --no-special)"
+
+# Bad input: one clear line, non-zero exit.
+run_fail "missing model" "no such file or directory" "$bin" inspect "$tmp/nope.gguf"
+head -c 1000 "$tmp/q.gguf" >"$tmp/cut.gguf"
+run_fail "truncated model" "cut.gguf" "$bin" inspect "$tmp/cut.gguf"
+printf 'GGUF\x09\x00\x00\x00' >"$tmp/v9.gguf"
+run_fail "bad version" "unsupported GGUF version 9" "$bin" inspect "$tmp/v9.gguf"
+run_fail "unknown preset" "unknown model preset 'huge'" "$bin" make-model --preset huge -o "$tmp/x.gguf"
+run_fail "hf quantized" "hold F32, F16 or BF16" "$bin" make-model --format hf --type q4_0 -o "$tmp/x"
+run_fail "no text" "no text" "$bin" tokenize "$tmp/q.gguf"
+
+shared=${CACHECLIP_SHARED:-../shared}
+if [[ -f "$shared/models/stories260K/stories260K.bin" ]]; then
+  out=$("$bin" inspect "$shared/models/stories260K/stories260K.bin" --tokenizer "$shared/models/stories260K/tok512.bin")
+  check "stories260K params" "parameters       260032" "$out"
+else
+  echo "skip: stories260K (no shared data at $shared)"
+fi
+
+if [[ $fails -ne 0 ]]; then echo "$fails CLI checks failed"; exit 1; fi
+echo "all CLI checks passed"
