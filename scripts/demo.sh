@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up (packages + build), then runs the main job on models the project makes itself:
-# writes a Qwen2-architecture model and a Llama model with random weights, inspects them and
-# tokenizes text with them.
+# writes a Qwen2-architecture model and a Llama model with random weights, inspects them,
+# tokenizes text and generates with them (random weights: the text is noise, the speed is real).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -18,3 +18,5 @@ $bin inspect "$out/tiny-llama-hf"
 echo; echo "== tokenize"
 $bin tokenize "$out/tiny-qwen2.gguf" "<|im_start|>user
 Which chunk holds the answer?<|im_end|>" --parse-special
+echo; echo "== generate (greedy, 32 tokens)"
+$bin generate -m "$out/tiny-qwen2.gguf" -p "Retrieved chunk one." -n 32

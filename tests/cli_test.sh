@@ -58,9 +58,24 @@ shared=${CACHECLIP_SHARED:-../shared}
 if [[ -f "$shared/models/stories260K/stories260K.bin" ]]; then
   out=$("$bin" inspect "$shared/models/stories260K/stories260K.bin" --tokenizer "$shared/models/stories260K/tok512.bin")
   check "stories260K params" "parameters       260032" "$out"
+  gen=$("$bin" generate -m "$shared/models/stories260K/stories260K.bin" -p "" -n 200 2>/dev/null)
+  if [[ "$gen" == "$(cat "$shared/models/stories260K/golden-greedy-200.txt")" ]]; then
+    echo "ok: generate reproduces the stories260K golden text"
+  else
+    echo "FAIL: generate output differs from golden-greedy-200.txt"; fails=$((fails + 1))
+  fi
 else
   echo "skip: stories260K (no shared data at $shared)"
 fi
+out=$("$bin" generate -m "$tmp/q.gguf" -p "Hello" -n 8 --temp 0.8 --top-k 20 --seed 3 2>&1)
+check "generate speeds" "generation: " "$out"
+a=$("$bin" generate -m "$tmp/q.gguf" -p "Hello" -n 8 --temp 0.8 --seed 3 2>/dev/null)
+b=$("$bin" generate -m "$tmp/q.gguf" -p "Hello" -n 8 --temp 0.8 --seed 3 2>/dev/null)
+[[ "$a" == "$b" ]] && echo "ok: generate is reproducible with a seed" || { echo "FAIL: seeded generate differs"; fails=$((fails + 1)); }
+check "generate chat" "generation: " "$("$bin" generate -m "$tmp/q.gguf" -p "Hi" -n 4 --chat 2>&1)"
+run_fail "generate bad kv type" "unknown KV cache type 'q3'" "$bin" generate -m "$tmp/q.gguf" -p "x" --kv-type q3
+run_fail "generate context" "exceed the context of 4" "$bin" generate -m "$tmp/q.gguf" -p "Hello there" -n 8 -c 4
+run_fail "generate bad temp" "temperature" "$bin" generate -m "$tmp/q.gguf" -p "x" --temp -1
 
 if [[ $fails -ne 0 ]]; then echo "$fails CLI checks failed"; exit 1; fi
 echo "all CLI checks passed"

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       {"tokenize", cc::cli::add_tokenize(app)},
       {"make-model", cc::cli::add_make_model(app)},
       {"convert", cc::cli::add_convert(app)},
+      {"generate", cc::cli::add_generate(app)},
   };
   try {
     app.parse(argc, argv);

@@ -46,15 +46,17 @@ ChatFormat detect_chat_format(const std::string& t) {
   for (char& c : head) {
     if (c == '\n' || c == '\r') c = ' ';
   }
-  fail("unknown chat template (first 60 chars: ", head,
-       "); supported: ChatML/Qwen, Llama-2, Llama-3");
+  fail("unknown chat template (first 60 chars: ", head, "); supported: ChatML/Qwen, Llama-2, Llama-3");
 }
 
 std::string chat_format_name(ChatFormat format) {
   switch (format) {
-    case ChatFormat::ChatML: return "ChatML";
-    case ChatFormat::Llama2: return "Llama-2";
-    case ChatFormat::Llama3: return "Llama-3";
+    case ChatFormat::ChatML:
+      return "ChatML";
+    case ChatFormat::Llama2:
+      return "Llama-2";
+    case ChatFormat::Llama3:
+      return "Llama-3";
   }
   return "?";
 }
@@ -86,9 +88,10 @@ std::string apply_chat_template(ChatFormat format, const std::vector<ChatMessage
           system = strip(messages[0].content);
           first = 1;
         }
-        out += "<|start_header_id|>system<|end_header_id|>\n\n"
-               "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n" +
-               system + "<|eot_id|>";
+        out +=
+            "<|start_header_id|>system<|end_header_id|>\n\n"
+            "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n" +
+            system + "<|eot_id|>";
       }
       for (size_t i = first; i < messages.size(); ++i) {
         out += "<|start_header_id|>" + messages[i].role + "<|end_header_id|>\n\n" +
@@ -105,8 +108,10 @@ std::string apply_chat_template(ChatFormat format, const std::vector<ChatMessage
         const ChatMessage& m = messages[i];
         const size_t k = i - first;
         if ((m.role == "user") != (k % 2 == 0)) {
-          fail("chat template (Llama-2): conversation roles must alternate "
-               "user/assistant/user/assistant/... (message ", i, " has role '", m.role, "')");
+          fail(
+              "chat template (Llama-2): conversation roles must alternate "
+              "user/assistant/user/assistant/... (message ",
+              i, " has role '", m.role, "')");
         }
         std::string content = m.content;
         if (k == 0 && has_system) {
@@ -115,7 +120,10 @@ std::string apply_chat_template(ChatFormat format, const std::vector<ChatMessage
         if (m.role == "user") {
           out += bos + "[INST] " + strip(content) + " [/INST]";
         } else if (m.role == "assistant") {
-          out += " " + strip(content) + " " + eos;
+          out += ' ';
+          out += strip(content);
+          out += ' ';
+          out += eos;
         }
       }
       break;

@@ -20,7 +20,9 @@ struct StrHash {
 };
 using PieceMap = std::unordered_map<std::string, int32_t, StrHash, std::equal_to<>>;
 
-bool is_control_like(TokenType t) { return t == TokenType::Control || t == TokenType::Unknown; }
+bool is_control_like(TokenType t) {
+  return t == TokenType::Control || t == TokenType::Unknown;
+}
 
 // Token texts that llama.cpp treats as end of generation whatever the metadata says.
 constexpr std::string_view kEogTexts[] = {"<|eot_id|>",    "<|im_end|>", "<|end|>", "<end_of_turn>",
@@ -37,10 +39,10 @@ struct Fragment {
 struct Tokenizer::Impl {
   TokenizerSpec spec;
   PieceMap piece_to_id;
-  std::vector<std::string> pieces;           // id -> decoded bytes
-  std::vector<char> eog;                     // id -> end of generation
+  std::vector<std::string> pieces;                               // id -> decoded bytes
+  std::vector<char> eog;                                         // id -> end of generation
   std::array<std::vector<int32_t>, 256> specials_by_first_byte;  // longest first
-  std::array<int32_t, 256> byte_ids{};       // BPE: id of the byte's code point; SPM: <0xXX>
+  std::array<int32_t, 256> byte_ids{};  // BPE: id of the byte's code point; SPM: <0xXX>
 
   // BPE
   std::unique_ptr<tok::RegexSplitter> splitter;
@@ -57,9 +59,7 @@ struct Tokenizer::Impl {
   TokenType type(int32_t id) const {
     return spec.types.empty() ? TokenType::Normal : spec.types[static_cast<size_t>(id)];
   }
-  float score(int32_t id) const {
-    return spec.scores.empty() ? 0.0f : spec.scores[static_cast<size_t>(id)];
-  }
+  float score(int32_t id) const { return spec.scores.empty() ? 0.0f : spec.scores[static_cast<size_t>(id)]; }
 
   void validate_and_build();
   void split_special(std::string_view text, bool parse_special, std::vector<Fragment>& out) const;
@@ -181,8 +181,7 @@ void Tokenizer::Impl::validate_and_build() {
     spm_mergeable.assign(n, 0);
     for (size_t i = 0; i < n; ++i) {
       const TokenType t = type(static_cast<int32_t>(i));
-      spm_mergeable[i] = t == TokenType::Normal || t == TokenType::UserDefined ||
-                         t == TokenType::Undefined;
+      spm_mergeable[i] = t == TokenType::Normal || t == TokenType::UserDefined || t == TokenType::Undefined;
     }
     for (int b = 0; b < 256; ++b) {
       static const char* hex = "0123456789ABCDEF";
@@ -212,15 +211,14 @@ void Tokenizer::Impl::validate_and_build() {
     auto l = piece_to_id.find(left);
     auto rr = piece_to_id.find(right);
     if (l == piece_to_id.end() || rr == piece_to_id.end()) {
-      fail("tokenizer: merge ", r, " '", m, "' refers to '",
-           l == piece_to_id.end() ? left : right, "', which is not in the vocabulary");
+      fail("tokenizer: merge ", r, " '", m, "' refers to '", l == piece_to_id.end() ? left : right,
+           "', which is not in the vocabulary");
     }
     std::string joined(left);
     joined += right;
     auto res = piece_to_id.find(joined);
     if (res == piece_to_id.end()) {
-      fail("tokenizer: merge ", r, " '", m, "' yields '", joined,
-           "', which is not in the vocabulary");
+      fail("tokenizer: merge ", r, " '", m, "' yields '", joined, "', which is not in the vocabulary");
     }
     const uint64_t key = (static_cast<uint64_t>(l->second) << 32) | static_cast<uint32_t>(rr->second);
     merges.emplace(key, Merge{static_cast<int32_t>(r), res->second});  // first (best) rank wins
@@ -277,8 +275,8 @@ void Tokenizer::Impl::encode_bpe_word(std::string_view word, std::vector<int32_t
   const auto n = static_cast<int32_t>(word.size());
   std::vector<Sym> syms(static_cast<size_t>(n));
   for (int32_t i = 0; i < n; ++i) {
-    syms[static_cast<size_t>(i)] = {byte_ids[static_cast<uint8_t>(word[static_cast<size_t>(i)])],
-                                    i - 1, i + 1 < n ? i + 1 : -1};
+    syms[static_cast<size_t>(i)] = {byte_ids[static_cast<uint8_t>(word[static_cast<size_t>(i)])], i - 1,
+                                    i + 1 < n ? i + 1 : -1};
   }
   std::priority_queue<Cand> queue;
   auto try_pair = [&](int32_t l, int32_t r) {
@@ -296,8 +294,7 @@ void Tokenizer::Impl::encode_bpe_word(std::string_view word, std::vector<int32_t
     if (left.id != c.lid || left.next < 0) continue;
     Sym& right = syms[static_cast<size_t>(left.next)];
     if (right.id != c.rid) continue;
-    left.id = merges.find((static_cast<uint64_t>(c.lid) << 32) | static_cast<uint32_t>(c.rid))
-                  ->second.result;
+    left.id = merges.find((static_cast<uint64_t>(c.lid) << 32) | static_cast<uint32_t>(c.rid))->second.result;
     right.id = -2;  // dead
     left.next = right.next;
     if (left.next >= 0) syms[static_cast<size_t>(left.next)].prev = c.left;
@@ -335,7 +332,9 @@ void Tokenizer::Impl::encode_spm(std::string_view escaped, std::vector<int32_t>&
   };
   std::vector<Sym> syms;
   for (size_t off = 0; off < escaped.size();) {
-    const size_t len = std::min(tok::utf8_len(static_cast<uint8_t>(escaped[off])), escaped.size() - off);
+    // Invalid UTF-8 bytes stand alone (llama.cpp would glue a stray lead byte to the next
+    // character, losing a following "▁" to byte fallback).
+    const size_t len = tok::utf8_char_len(escaped, off);
     const auto idx = static_cast<int32_t>(syms.size());
     syms.push_back({off, len, idx - 1, off + len < escaped.size() ? idx + 1 : -1});
     off += len;
@@ -389,8 +388,7 @@ Tokenizer::~Tokenizer() = default;
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
-                                       bool parse_special) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
   const Impl& m = *impl_;
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 4);
@@ -407,7 +405,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
         continue;
       }
       buf.clear();
-      if (m.spec.add_space_prefix && prev_special) buf = " ";
+      if (m.spec.add_space_prefix && prev_special) buf.push_back(' ');
       buf.append(f.text);
       m.encode_spm(tok::replace_all(buf, " ", tok::kSpmSpace), out);
       prev_special = false;
@@ -455,9 +453,13 @@ std::string Tokenizer::token_to_piece(int32_t id) const {
   return impl_->pieces[static_cast<size_t>(id)];
 }
 
-int32_t Tokenizer::n_vocab() const { return static_cast<int32_t>(impl_->spec.tokens.size()); }
+int32_t Tokenizer::n_vocab() const {
+  return static_cast<int32_t>(impl_->spec.tokens.size());
+}
 
-const TokenizerSpec& Tokenizer::spec() const { return impl_->spec; }
+const TokenizerSpec& Tokenizer::spec() const {
+  return impl_->spec;
+}
 
 bool Tokenizer::is_eog(int32_t id) const {
   return id >= 0 && id < n_vocab() && impl_->eog[static_cast<size_t>(id)] != 0;

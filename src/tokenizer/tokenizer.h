@@ -36,6 +36,8 @@ class Tokenizer {
   Tokenizer& operator=(Tokenizer&&) noexcept;
 
   // Token ids for `text` (arbitrary bytes; invalid UTF-8 is encoded through byte tokens).
+  // A byte (BPE) or character (SPM, without a <0xXX> token for each of its bytes) that the
+  // vocabulary cannot express becomes spec.unk_id, or is dropped when there is none.
   // add_special: prepend BOS if spec.add_bos, append EOS if spec.add_eos.
   // parse_special: occurrences of Control, UserDefined and Unknown token texts in `text` are
   //   emitted as those ids (leftmost match first, the longest one at that position); otherwise

@@ -1,9 +1,8 @@
 // TokenizerSpec <-> Hugging Face tokenizer.json / tokenizer_config.json.
 #include <algorithm>
 #include <map>
-#include <unordered_map>
-
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "base/error.h"
 #include "base/mapped_file.h"
@@ -49,7 +48,9 @@ json parse_json(std::string_view text, const std::string& name, const char* file
   }
 }
 
-std::string pad_name(int64_t id) { return cat("[PAD", id, "]"); }
+std::string pad_name(int64_t id) {
+  return cat("[PAD", id, "]");
+}
 
 // What the pre-tokenizer and normalizer say about the tokenizer family.
 struct Pipeline {
@@ -80,8 +81,7 @@ void walk_pre_tokenizer(const json& pt, Pipeline& p, const std::string& name, in
     std::string regex;
     if (const json* r = pat != nullptr ? member(*pat, "Regex") : nullptr; r && r->is_string()) {
       regex = r->get<std::string>();
-    } else if (const json* s = pat != nullptr ? member(*pat, "String") : nullptr;
-               s && s->is_string()) {
+    } else if (const json* s = pat != nullptr ? member(*pat, "String") : nullptr; s && s->is_string()) {
       regex = "\\Q" + s->get<std::string>() + "\\E";
     } else {
       fail(name, ": tokenizer.json: Split pre_tokenizer without a Regex/String pattern");
@@ -89,8 +89,9 @@ void walk_pre_tokenizer(const json& pt, Pipeline& p, const std::string& name, in
     const json* behavior = member(pt, "behavior");
     if (behavior == nullptr || !behavior->is_string() || behavior->get<std::string>() != "Isolated" ||
         bool_member(pt, "invert", false)) {
-      fail(name, ": tokenizer.json: only Split pre-tokenizers with behavior Isolated and "
-                 "invert=false are supported");
+      fail(name,
+           ": tokenizer.json: only Split pre-tokenizers with behavior Isolated and "
+           "invert=false are supported");
     }
     p.steps.push_back("split:" + regex);
   } else if (t == "Digits") {
@@ -136,8 +137,8 @@ void walk_normalizer(const json& n, Pipeline& p, const std::string& name, int de
     const json* pat = member(n, "pattern");
     const json* s = pat != nullptr ? member(*pat, "String") : nullptr;
     const json* c = member(n, "content");
-    if (s == nullptr || !s->is_string() || s->get<std::string>() != " " || c == nullptr ||
-        !c->is_string() || c->get<std::string>() != tok::kSpmSpace) {
+    if (s == nullptr || !s->is_string() || s->get<std::string>() != " " || c == nullptr || !c->is_string() ||
+        c->get<std::string>() != tok::kSpmSpace) {
       fail(name, ": tokenizer.json: only Replace(\" \" -> \"\u2581\") normalizers are supported");
     }
     p.metaspace = true;
@@ -237,8 +238,8 @@ TokenizerSpec from_hf_impl(std::string_view tokenizer_json, std::string_view con
     }
     const int64_t id = idv.get<int64_t>();
     if (id < 0 || id >= limit) {
-      fail(name, ": tokenizer.json: ", where, " id ", id, " for '", piece, "' is out of range [0, ",
-           limit, ")");
+      fail(name, ": tokenizer.json: ", where, " id ", id, " for '", piece, "' is out of range [0, ", limit,
+           ")");
     }
     auto [it, inserted] = by_id.emplace(id, piece);
     if (!inserted && it->second != piece) {
@@ -289,8 +290,9 @@ TokenizerSpec from_hf_impl(std::string_view tokenizer_json, std::string_view con
   } else if (pipe.byte_level) {
     s.kind = TokenizerKind::BPE;
   } else {
-    fail(name, ": tokenizer.json: unsupported pre-tokenizer: need ByteLevel (byte-level BPE) or "
-               "Metaspace / Replace(\" \" -> \"\u2581\") (SentencePiece-style BPE)");
+    fail(name,
+         ": tokenizer.json: unsupported pre-tokenizer: need ByteLevel (byte-level BPE) or "
+         "Metaspace / Replace(\" \" -> \"\u2581\") (SentencePiece-style BPE)");
   }
 
   // Tokens and types.
@@ -312,8 +314,7 @@ TokenizerSpec from_hf_impl(std::string_view tokenizer_json, std::string_view con
     if (!u->is_string()) fail(name, ": tokenizer.json: model.unk_token is not a string");
     auto it = ids.find(u->get<std::string>());
     if (it == ids.end()) {
-      fail(name, ": tokenizer.json: model.unk_token '", u->get<std::string>(),
-           "' is not in the vocabulary");
+      fail(name, ": tokenizer.json: model.unk_token '", u->get<std::string>(), "' is not in the vocabulary");
     }
     model_unk = it->second;
   }
@@ -328,6 +329,18 @@ TokenizerSpec from_hf_impl(std::string_view tokenizer_json, std::string_view con
     }
   }
   if (model_unk >= 0) s.types[static_cast<size_t>(model_unk)] = TokenType::Unknown;
+  // Types HF cannot express, as written by tokenizer_config_to_hf_json.
+  for (auto [key, type] : {std::pair{"cacheclip_unused_token_ids", TokenType::Unused},
+                           std::pair{"cacheclip_unknown_token_ids", TokenType::Unknown}}) {
+    const json* list = member(cfg, key);
+    if (list == nullptr || !list->is_array()) continue;
+    for (const json& u : *list) {
+      if (!u.is_number_integer() || u.get<int64_t>() < 0 || u.get<int64_t>() >= n) {
+        fail(name, ": tokenizer_config.json: ", key, " holds an invalid id");
+      }
+      s.types[static_cast<size_t>(u.get<int64_t>())] = type;
+    }
+  }
 
   // Merges.
   const json* merges = member(*model, "merges");
@@ -342,7 +355,8 @@ TokenizerSpec from_hf_impl(std::string_view tokenizer_json, std::string_view con
       if (m.is_string()) {
         const std::string str = m.get<std::string>();
         const size_t sp = str.size() > 1 ? str.find(' ', 1) : std::string::npos;
-        if (sp == std::string::npos) fail(name, ": tokenizer.json: merge ", r, " '", str, "' is not \"left right\"");
+        if (sp == std::string::npos)
+          fail(name, ": tokenizer.json: merge ", r, " '", str, "' is not \"left right\"");
         left = str.substr(0, sp);
         right = str.substr(sp + 1);
       } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
@@ -433,7 +447,10 @@ TokenizerSpec from_hf_impl(std::string_view tokenizer_json, std::string_view con
   };
   const bool spm = s.kind == TokenizerKind::SPM;
   int32_t v = config_token(cfg, "bos_token", ids, name);
-  s.bos_id = v != -2 ? v : !tmpl.first_special.empty() ? lookup(tmpl.first_special) : spm ? lookup("<s>") : -1;
+  s.bos_id = v != -2                       ? v
+             : !tmpl.first_special.empty() ? lookup(tmpl.first_special)
+             : spm                         ? lookup("<s>")
+                                           : -1;
   v = config_token(cfg, "eos_token", ids, name);
   s.eos_id = v != -2 ? v : spm ? lookup("</s>") : -1;
   v = config_token(cfg, "unk_token", ids, name);
@@ -492,8 +509,8 @@ TokenizerSpec from_hf_impl(std::string_view tokenizer_json, std::string_view con
       s.eot_ids.push_back(lookup(e.get<std::string>()));
     }
   } else {
-    for (const char* text : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<EOT>",
-                             "<|endoftext|>"}) {
+    for (const char* text :
+         {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<EOT>", "<|endoftext|>"}) {
       const int32_t id = lookup(text);
       if (id >= 0 && id != s.eos_id) {
         s.eot_ids.push_back(id);
@@ -551,8 +568,7 @@ std::vector<std::string> spm_merges_from_scores(const TokenizerSpec& s) {
 
 ojson hf_step_json(const std::string& step) {
   if (step == "bytelevel") {
-    return {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
-            {"use_regex", true}};
+    return {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   }
   if (step == "digits" || step == "digits:individual") {
     return {{"type", "Digits"}, {"individual_digits", step == "digits:individual"}};
@@ -576,8 +592,7 @@ std::string dump(const ojson& j, const char* what) {
 
 }  // namespace
 
-TokenizerSpec tokenizer_from_hf_json(std::string_view tokenizer_json,
-                                     std::string_view tokenizer_config_json,
+TokenizerSpec tokenizer_from_hf_json(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
                                      const std::string& name) {
   try {
     return from_hf_impl(tokenizer_json, tokenizer_config_json, name);
@@ -655,7 +670,9 @@ std::string tokenizer_to_hf_json(const TokenizerSpec& s) {
         has_bytelevel = has_bytelevel || st == "bytelevel";
       }
       if (!has_bytelevel) {
-        steps.push_back({{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
+        steps.push_back({{"type", "ByteLevel"},
+                         {"add_prefix_space", false},
+                         {"trim_offsets", true},
                          {"use_regex", false}});
       }
       j["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", steps}};
@@ -675,8 +692,8 @@ std::string tokenizer_to_hf_json(const TokenizerSpec& s) {
     if (s.add_eos) add_special(s.eos_id);
     ojson pair = single;
     pair.push_back({{"Sequence", {{"id", "B"}, {"type_id", 1}}}});
-    j["post_processor"] = {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair},
-                           {"special_tokens", special}};
+    j["post_processor"] = {
+        {"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", special}};
   } else {
     j["post_processor"] = nullptr;
   }
@@ -688,8 +705,8 @@ std::string tokenizer_to_hf_json(const TokenizerSpec& s) {
     if (s.add_space_prefix) decs.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
     j["decoder"] = {{"type", "Sequence"}, {"decoders", decs}};
   } else {
-    j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true},
-                    {"use_regex", true}};
+    j["decoder"] = {
+        {"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
   }
   const tok::PreTokenizerDef* def = spm ? nullptr : tok::find_pre_tokenizer(s.pre);
   ojson model;
@@ -730,6 +747,13 @@ std::string tokenizer_config_to_hf_json(const TokenizerSpec& s) {
   ojson eot = ojson::array();
   for (int32_t id : s.eot_ids) eot.push_back(piece(id));
   j["cacheclip_eot_tokens"] = eot;
+  ojson unused = ojson::array(), unknown = ojson::array();
+  for (size_t i = 0; i < s.types.size(); ++i) {
+    if (s.types[i] == TokenType::Unused) unused.push_back(i);
+    if (s.types[i] == TokenType::Unknown) unknown.push_back(i);
+  }
+  j["cacheclip_unused_token_ids"] = unused;
+  j["cacheclip_unknown_token_ids"] = unknown;
   return dump(j, "tokenizer_config.json");
 }
 

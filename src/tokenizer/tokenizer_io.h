@@ -39,25 +39,28 @@ void tokenizer_to_gguf(const TokenizerSpec& spec, Metadata& meta);
 // Supported: model.type "BPE" with
 //   - a ByteLevel pre-tokenizer (alone or in a Sequence with Split/Digits/Punctuation steps):
 //     kind BPE; spec.pre is the known pre-tokenizer whose regexes the steps spell (gpt-2,
-//     llama3, qwen2, starcoder, falcon, deepseek-*, ...), else an error;
+//     llama3, qwen2, starcoder, falcon, deepseek-*, ...; config key cacheclip_pre_tokenizer picks
+//     among names sharing one regex list), else an error. An NFC normalizer is ignored (as
+//     llama.cpp does);
 //   - a Metaspace pre-tokenizer or a Replace(" " -> "▁") normalizer (Llama-2/TinyLlama style):
 //     kind SPM; add_space_prefix from Prepend("▁") / Metaspace prepend_scheme; <0xXX> tokens
-//     are Byte tokens when byte_fallback; scores derived from merge ranks (the token made by
-//     merge r scores -r, other tokens score below every merge).
-// Token types: added_tokens with special=true -> Control (model.unk_token -> Unknown), other
-// added tokens -> UserDefined ("[PAD<id>]" -> Unused); ids missing from both vocab and
-// added_tokens are filled with "[PAD<id>]" Unused tokens. From tokenizer_config.json:
-// bos/eos/unk/pad_token (string or {"content": ...}), add_bos_token/add_eos_token (else taken
-// from a TemplateProcessing post-processor, else SPM: add_bos true), chat_template (string or
-// list of {name, template}: the "default" one). eot_ids: cacheclip_eot_tokens when present,
-// else the first of <|eot_id|>, <|im_end|>, <|end|>, <end_of_turn>, <EOT>, <|endoftext|> that
-// is not EOS, plus <|eom_id|>.
+//     are Byte tokens when byte_fallback; scores derived from merge ranks (the token made first
+//     by merge r scores -r; Normal tokens no merge makes score below every merge; others 0).
+// Token types: vocab entries Normal; added_tokens with special=true -> Control
+// (model.unk_token -> Unknown), other added tokens -> UserDefined ("[PAD<id>]" -> Unused); ids
+// missing from both vocab and added_tokens (at most 1024 holes) become "[PAD<id>]" Unused;
+// config keys cacheclip_unused_token_ids / cacheclip_unknown_token_ids override types.
+// From tokenizer_config.json: bos/eos/unk/pad_token (string or {"content": ...}; when absent:
+// bos from a TemplateProcessing post-processor, SPM "<s>"/"</s>", unk = model.unk_token),
+// add_bos_token/add_eos_token (else from TemplateProcessing, else SPM add_bos true / the pre's
+// llama.cpp default), chat_template (string, or list of {name, template}: "default", else the
+// first). eot_ids: cacheclip_eot_tokens when present, else the first of <|eot_id|>,
+// <|im_end|>, <|end|>, <end_of_turn>, <EOT>, <|endoftext|> that is not EOS, plus <|eom_id|>.
 // Throws cc::Error naming `name` for: invalid JSON, a missing or unsupported model/type
 // ("Unigram", "WordPiece", ...), a bad vocab (non-integer, negative, out of range or
 // duplicate id), merges that are malformed or name unknown pieces, unsupported
 // pre-tokenizers/normalizers, and special tokens that are not in the vocabulary.
-TokenizerSpec tokenizer_from_hf_json(std::string_view tokenizer_json,
-                                     std::string_view tokenizer_config_json,
+TokenizerSpec tokenizer_from_hf_json(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
                                      const std::string& name);
 
 // Reads dir/tokenizer.json and, when present, dir/tokenizer_config.json.
@@ -70,10 +73,13 @@ TokenizerSpec tokenizer_from_hf(const std::string& dir);
 std::string tokenizer_to_hf_json(const TokenizerSpec& spec);
 
 // HF tokenizer_config.json: bos/eos/unk/pad_token, add_bos_token, add_eos_token,
-// chat_template, plus cacheclip_pre_tokenizer and cacheclip_eot_tokens (extra keys that HF
-// ignores) so that tokenizer_from_hf_json(tokenizer_to_hf_json(s), tokenizer_config_to_hf_json(s))
+// chat_template, plus extra keys that HF ignores: cacheclip_pre_tokenizer (the exact pre name
+// where several share one regex list), cacheclip_eot_tokens, cacheclip_unused_token_ids and
+// cacheclip_unknown_token_ids (types HF cannot express). So that
+//   tokenizer_from_hf_json(tokenizer_to_hf_json(s), tokenizer_config_to_hf_json(s))
 // reproduces s's kind, tokens, types, merges, special ids, eot ids, pre, flags and chat
-// template (SPM scores are re-derived from the merges).
+// template (SPM scores are re-derived from the merges; add_space_prefix is kept for SPM only;
+// empty pieces come back as "[PAD<id>]").
 std::string tokenizer_config_to_hf_json(const TokenizerSpec& spec);
 
 // ---- llama2.c ----------------------------------------------------------------------------------

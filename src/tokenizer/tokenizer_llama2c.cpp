@@ -16,8 +16,7 @@ TokenizerSpec tokenizer_from_llama2c_bytes(const uint8_t* data, size_t size, int
   }
   // Each token needs at least 8 bytes (score + length), so a larger vocab cannot fit.
   if (static_cast<uint64_t>(vocab_size) > size / 8 + 1) {
-    fail(name, ": truncated: ", size, " bytes cannot hold ", vocab_size,
-         " tokens (vocab_size mismatch?)");
+    fail(name, ": truncated: ", size, " bytes cannot hold ", vocab_size, " tokens (vocab_size mismatch?)");
   }
   ByteReader r(data, size, name);
   const auto max_len = r.read<int32_t>("max_token_length");
@@ -60,8 +59,7 @@ TokenizerSpec tokenizer_from_llama2c_bytes(const uint8_t* data, size_t size, int
     s.types.push_back(type);
   }
   if (r.remaining() != 0) {
-    fail(name, ": ", r.remaining(), " trailing bytes after ", vocab_size,
-         " tokens (vocab_size mismatch?)");
+    fail(name, ": ", r.remaining(), " trailing bytes after ", vocab_size, " tokens (vocab_size mismatch?)");
   }
   s.unk_id = 0;
   s.bos_id = 1;

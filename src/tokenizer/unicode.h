@@ -17,6 +17,17 @@ inline size_t utf8_len(uint8_t b) {
   return 1;
 }
 
+// Length of the character starting at text[pos]: utf8_len of its lead byte when that many
+// bytes follow and all are continuation bytes, else 1 (an invalid byte stands alone).
+inline size_t utf8_char_len(std::string_view text, size_t pos) {
+  const size_t n = utf8_len(static_cast<uint8_t>(text[pos]));
+  if (n == 1 || pos + n > text.size()) return 1;
+  for (size_t i = 1; i < n; ++i) {
+    if ((static_cast<uint8_t>(text[pos + i]) & 0xC0) != 0x80) return 1;
+  }
+  return n;
+}
+
 // Appends the UTF-8 encoding of code point `cp` (must be <= 0x10FFFF) to `out`.
 void append_utf8(uint32_t cp, std::string& out);
 

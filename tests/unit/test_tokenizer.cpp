@@ -1,12 +1,12 @@
 // Tokenizer on small hand-made vocabularies: BPE merges, SPM merges and byte fallback, special
 // token parsing, decode rules, spec validation, and the chat templates.
-#include "tokenizer/tokenizer.h"
-
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "test_util.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
 namespace cc {
@@ -67,8 +67,7 @@ int32_t id_of(const Tokenizer& t, const std::string& piece) {
 
 TEST(TokenizerBpe, MergesByRank) {
   Tokenizer t(tiny_bpe());
-  EXPECT_THAT(t.encode("hello hello", false, false),
-              ElementsAre(id_of(t, "hello"), id_of(t, "Ġhello")));
+  EXPECT_THAT(t.encode("hello hello", false, false), ElementsAre(id_of(t, "hello"), id_of(t, "Ġhello")));
   EXPECT_EQ(t.decode(t.encode("hello hello", false, false)), "hello hello");
   // "hel" cannot finish: "he" + "l".
   EXPECT_THAT(t.encode("hel", false, false), ElementsAre(id_of(t, "he"), id_of(t, "l")));
@@ -95,8 +94,7 @@ TEST(TokenizerBpe, LongWordIsNotQuadratic) {
 
 TEST(TokenizerBpe, SpecialTokensOnlyWhenParsed) {
   Tokenizer t(tiny_bpe());
-  const int32_t start = id_of(t, "<|im_start|>"), end = id_of(t, "<|im_end|>"),
-                tool = id_of(t, "<tool>");
+  const int32_t start = id_of(t, "<|im_start|>"), end = id_of(t, "<|im_end|>"), tool = id_of(t, "<tool>");
   const std::string text = "<|im_start|>hello<tool><|im_end|>";
   EXPECT_THAT(t.encode(text, false, true), ElementsAre(start, id_of(t, "hello"), tool, end));
   const auto plain = t.encode(text, false, false);
@@ -144,10 +142,8 @@ TEST(TokenizerBpe, DecodeRejectsOutOfRangeIds) {
 
 TEST(TokenizerSpm, MergesByScoreWithDummyPrefix) {
   Tokenizer t(tiny_spm());
-  EXPECT_THAT(t.encode("hello world", false, false),
-              ElementsAre(id_of(t, "▁hello"), id_of(t, "▁world")));
-  EXPECT_THAT(t.encode("hello world", true, false),
-              ElementsAre(1, id_of(t, "▁hello"), id_of(t, "▁world")));
+  EXPECT_THAT(t.encode("hello world", false, false), ElementsAre(id_of(t, "▁hello"), id_of(t, "▁world")));
+  EXPECT_THAT(t.encode("hello world", true, false), ElementsAre(1, id_of(t, "▁hello"), id_of(t, "▁world")));
   EXPECT_TRUE(t.encode("", false, false).empty());
   EXPECT_THAT(t.encode("", true, false), ElementsAre(1));
 }
@@ -164,6 +160,14 @@ TEST(TokenizerSpm, ByteFallbackAndUnk) {
   for (int b = 0; b < 256; ++b) s.tokens[3 + b] = "[unused" + std::to_string(b) + "]";
   Tokenizer u(std::move(s));
   EXPECT_THAT(u.encode("hé", false, false), ElementsAre(id_of(u, "▁"), id_of(u, "h"), 0));
+}
+
+TEST(TokenizerSpm, InvalidUtf8IsLossless) {
+  Tokenizer t(tiny_spm());
+  // A stray lead byte must not swallow the "▁" that stands for the following space.
+  for (const std::string text : {"h\xD5 world", "\xE2\x96 x", "\xFF\xFE", "x \xC3"}) {
+    EXPECT_EQ(t.decode(t.encode(text, false, false)), text);
+  }
 }
 
 TEST(TokenizerSpm, DecodeStripsOnlyTheDummyPrefix) {
@@ -241,10 +245,9 @@ TEST(TokenizerSpec, ValidationErrors) {
 
 TEST(TokenizerPre, KnownNamesBuild) {
   // Every advertised pre-tokenizer compiles and splits (the GPT-2 byte tokens suffice).
-  for (const char* pre : {"default", "gpt-2", "llama3", "llama-bpe", "qwen2", "falcon", "starcoder",
-                          "smollm", "refact", "command-r", "olmo", "dbrx", "deepseek-llm",
-                          "deepseek-coder", "deepseek-v3", "gpt-4o", "tekken", "viking",
-                          "bloom"}) {
+  for (const char* pre : {"default", "gpt-2", "llama3", "llama-bpe", "qwen2", "falcon", "starcoder", "smollm",
+                          "refact", "command-r", "olmo", "dbrx", "deepseek-llm", "deepseek-coder",
+                          "deepseek-v3", "gpt-4o", "tekken", "viking", "bloom"}) {
     TokenizerSpec s = tiny_bpe();
     s.pre = pre;
     Tokenizer t(std::move(s));
@@ -292,8 +295,7 @@ TEST(ChatTemplate, ChatMLQwen25DefaultSystemPrompt) {
             "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
             "assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(apply_chat_template(ChatFormat::ChatML,
-                                {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"}},
-                                false, s),
+                                {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"}}, false, s),
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
             "<|im_start|>assistant\nHello!<|im_end|>\n");
 }
@@ -309,8 +311,7 @@ TEST(ChatTemplate, ChatMLPlain) {
 
 TEST(ChatTemplate, Llama3) {
   const TokenizerSpec s = chat_spec("<|begin_of_text|>", "<|eot_id|>", kLlama3Template);
-  EXPECT_EQ(apply_chat_template(ChatFormat::Llama3, {{"system", "Be brief. "}, {"user", "\nHi"}},
-                                true, s),
+  EXPECT_EQ(apply_chat_template(ChatFormat::Llama3, {{"system", "Be brief. "}, {"user", "\nHi"}}, true, s),
             "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
             "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
@@ -319,9 +320,9 @@ TEST(ChatTemplate, Llama3) {
 }
 
 TEST(ChatTemplate, Llama31SystemHeader) {
-  const TokenizerSpec s = chat_spec(
-      "<|begin_of_text|>", "<|eot_id|>",
-      std::string(kLlama3Template) + R"({{- "Cutting Knowledge Date: December 2023\n" }})");
+  const TokenizerSpec s =
+      chat_spec("<|begin_of_text|>", "<|eot_id|>",
+                std::string(kLlama3Template) + R"({{- "Cutting Knowledge Date: December 2023\n" }})");
   EXPECT_EQ(apply_chat_template(ChatFormat::Llama3, {{"user", "Hi"}}, true, s),
             "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
             "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|>"
@@ -331,12 +332,10 @@ TEST(ChatTemplate, Llama31SystemHeader) {
 
 TEST(ChatTemplate, Llama2) {
   const TokenizerSpec s = chat_spec("<s>", "</s>", kLlama2Template);
-  EXPECT_EQ(apply_chat_template(ChatFormat::Llama2,
-                                {{"system", "Be brief."},
-                                 {"user", "Hi "},
-                                 {"assistant", "Hello!"},
-                                 {"user", "How are you?"}},
-                                true, s),
+  EXPECT_EQ(apply_chat_template(
+                ChatFormat::Llama2,
+                {{"system", "Be brief."}, {"user", "Hi "}, {"assistant", "Hello!"}, {"user", "How are you?"}},
+                true, s),
             "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello! </s>"
             "<s>[INST] How are you? [/INST]");
   EXPECT_EQ(apply_chat_template(ChatFormat::Llama2, {{"user", "Hi"}}, false, s), "<s>[INST] Hi [/INST]");

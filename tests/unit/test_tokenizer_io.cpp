@@ -1,15 +1,15 @@
 // Tokenizer IO on synthetic data: GGUF metadata and HF JSON round trips, HF tokenizer.json
 // variants (Qwen2-style byte-level, Llama-2-style SentencePiece), llama2.c tokenizer.bin, and
 // every kind of malformed input, each checked for its error message.
-#include "tokenizer/tokenizer_io.h"
-
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_io.h"
 #include "tokenizer/unicode.h"
 
 namespace cc {
@@ -23,7 +23,9 @@ void expect_same_spec(const TokenizerSpec& a, const TokenizerSpec& b, bool compa
   EXPECT_EQ(a.pre, b.pre);
   EXPECT_EQ(a.tokens, b.tokens);
   EXPECT_EQ(a.types, b.types);
-  if (compare_scores) EXPECT_EQ(a.scores, b.scores);
+  if (compare_scores) {
+    EXPECT_EQ(a.scores, b.scores);
+  }
   EXPECT_EQ(a.merges, b.merges);
   EXPECT_EQ(a.bos_id, b.bos_id);
   EXPECT_EQ(a.eos_id, b.eos_id);
@@ -177,8 +179,8 @@ TEST(TokenizerHf, RoundTripBpe) {
     s.pre = pre;
     s.add_bos = std::string(pre) == "llama3";
     if (s.add_bos) s.bos_id = 262;
-    const TokenizerSpec r = tokenizer_from_hf_json(tokenizer_to_hf_json(s),
-                                                   tokenizer_config_to_hf_json(s), "rt");
+    const TokenizerSpec r =
+        tokenizer_from_hf_json(tokenizer_to_hf_json(s), tokenizer_config_to_hf_json(s), "rt");
     SCOPED_TRACE(pre);
     expect_same_spec(r, s, true);
     Tokenizer a(s), b(r);
@@ -201,8 +203,8 @@ TEST(TokenizerHf, RoundTripSpm) {
     EXPECT_EQ(a.encode(text, true, false), b.encode(text, true, false)) << text;
   }
   // A second round trip is exact, scores included.
-  const TokenizerSpec r2 = tokenizer_from_hf_json(tokenizer_to_hf_json(r),
-                                                  tokenizer_config_to_hf_json(r), "rt2");
+  const TokenizerSpec r2 =
+      tokenizer_from_hf_json(tokenizer_to_hf_json(r), tokenizer_config_to_hf_json(r), "rt2");
   expect_same_spec(r2, r, true);
 }
 
@@ -302,8 +304,7 @@ TEST(TokenizerHf, MalformedInputs) {
               HasSubstr("vocab id -1 for 'a' is out of range"));
   EXPECT_THAT(err(R"({"model": {"type": "BPE", "vocab": {"a": 99999999}}})"),
               HasSubstr("vocab id 99999999 for 'a' is out of range"));
-  EXPECT_THAT(err(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}}})"),
-              HasSubstr("duplicate id 0"));
+  EXPECT_THAT(err(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}}})"), HasSubstr("duplicate id 0"));
   EXPECT_THAT(err("{" + bl + R"(, "model": {"type": "BPE", )" + vocab + R"(, "merges": ["a c"]}})"),
               HasSubstr("merge 0 refers to unknown piece 'c'"));
   EXPECT_THAT(err("{" + bl + R"(, "model": {"type": "BPE", )" + vocab + R"(, "merges": ["b a"]}})"),
@@ -314,8 +315,10 @@ TEST(TokenizerHf, MalformedInputs) {
               HasSubstr("unsupported pre-tokenizer: need ByteLevel"));
   EXPECT_THAT(err(R"({"pre_tokenizer": {"type": "Whitespace"}, "model": {"type": "BPE", )" + vocab + "}}"),
               HasSubstr("unsupported pre_tokenizer type 'Whitespace'"));
-  EXPECT_THAT(err(R"({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "x+"}, "behavior": "Isolated"}, {"type": "ByteLevel", "use_regex": false}]}, "model": {"type": "BPE", )" + vocab + "}}"),
-              HasSubstr("unsupported pre-tokenizer regexes (first: 'x+')"));
+  EXPECT_THAT(
+      err(R"({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "x+"}, "behavior": "Isolated"}, {"type": "ByteLevel", "use_regex": false}]}, "model": {"type": "BPE", )" +
+          vocab + "}}"),
+      HasSubstr("unsupported pre-tokenizer regexes (first: 'x+')"));
   EXPECT_THAT(err(R"({"normalizer": {"type": "Lowercase"}, "model": {"type": "BPE", )" + vocab + "}}"),
               HasSubstr("unsupported normalizer type 'Lowercase'"));
   const std::string ok = "{" + bl + R"(, "model": {"type": "BPE", )" + vocab + R"(, "merges": ["a b"]}})";
@@ -340,11 +343,17 @@ TEST(TokenizerHf, NeverCrashesOnMutatedInput) {
     for (int e = 0; e < edits; ++e) {
       const size_t pos = rng() % target.size();
       switch (rng() % 3) {
-        case 0: target[pos] = static_cast<char>(rng() % 256); break;
-        case 1: target.erase(pos, 1 + rng() % 8); break;
-        default: target.insert(pos, 1, "{}[]\":,0-e"[rng() % 11]); break;
+        case 0:
+          target[pos] = static_cast<char>(rng() % 256);
+          break;
+        case 1:
+          target.erase(pos, 1 + rng() % 8);
+          break;
+        default:
+          target.insert(pos, 1, "{}[]\":,0-e"[rng() % 11]);
+          break;
       }
-      if (target.empty()) target = "x";
+      if (target.empty()) target.push_back('x');
     }
     try {
       const TokenizerSpec s = tokenizer_from_hf_json(a, b, "fuzz");
@@ -419,7 +428,8 @@ TEST(TokenizerLlama2c, Errors) {
   auto err = [](std::vector<uint8_t> d, int32_t n) {
     return test::error_of([&] { tokenizer_from_llama2c_bytes(d.data(), d.size(), n, "t.bin"); });
   };
-  EXPECT_THAT(err(good, 11), HasSubstr("t.bin: truncated: the file ends after 10 tokens but vocab_size is 11"));
+  EXPECT_THAT(err(good, 11),
+              HasSubstr("t.bin: truncated: the file ends after 10 tokens but vocab_size is 11"));
   EXPECT_THAT(err(good, 9), HasSubstr("t.bin: 11 trailing bytes after 9 tokens (vocab_size mismatch?)"));
   EXPECT_THAT(err(good, 0), HasSubstr("vocab_size 0 is too small"));
   EXPECT_THAT(err(good, 1 << 30), HasSubstr("cannot hold 1073741824 tokens"));

@@ -114,13 +114,15 @@ TEST_P(GgufVocab, GgufMetadataRoundTrip) {
 }
 
 TEST_P(GgufVocab, HfRoundTripEncodesTheSame) {
-  const TokenizerSpec r = tokenizer_from_hf_json(tokenizer_to_hf_json(spec_),
-                                                 tokenizer_config_to_hf_json(spec_), sub_);
+  const TokenizerSpec r =
+      tokenizer_from_hf_json(tokenizer_to_hf_json(spec_), tokenizer_config_to_hf_json(spec_), sub_);
   EXPECT_EQ(r.kind, spec_.kind);
   EXPECT_EQ(r.pre, spec_.pre);
   EXPECT_EQ(r.tokens, spec_.tokens);
   EXPECT_EQ(r.types, spec_.types);
-  if (spec_.kind == TokenizerKind::BPE) EXPECT_EQ(r.merges, spec_.merges);
+  if (spec_.kind == TokenizerKind::BPE) {
+    EXPECT_EQ(r.merges, spec_.merges);
+  }
   EXPECT_EQ(r.bos_id, spec_.bos_id);
   EXPECT_EQ(r.eos_id, spec_.eos_id);
   EXPECT_EQ(r.unk_id, spec_.unk_id);
@@ -150,8 +152,8 @@ INSTANTIATE_TEST_SUITE_P(TokenizerVectors, GgufVocab,
 
 TEST(TokenizerVectors, Gpt2SpecialTokenParsing) {
   CC_SKIP_WITHOUT_SHARED("tokenizer-tests/ggml-vocab-gpt-2.gguf");
-  const Tokenizer t(tokenizer_from_gguf(
-      gguf_read(test::shared_dir() + "/tokenizer-tests/ggml-vocab-gpt-2.gguf").meta));
+  const Tokenizer t(
+      tokenizer_from_gguf(gguf_read(test::shared_dir() + "/tokenizer-tests/ggml-vocab-gpt-2.gguf").meta));
   EXPECT_THAT(t.encode("Hello<|endoftext|>", false, true), ElementsAre(15496, 50256));
   const auto plain = t.encode("Hello<|endoftext|>", false, false);
   EXPECT_GT(plain.size(), 2u);
@@ -190,12 +192,12 @@ TEST_F(Stories260K, RoundTripsThroughGgufAndHf) {
   Metadata meta;
   tokenizer_to_gguf(spec_, meta);
   const Tokenizer g(tokenizer_from_gguf(meta));
-  const TokenizerSpec hf = tokenizer_from_hf_json(tokenizer_to_hf_json(spec_),
-                                                  tokenizer_config_to_hf_json(spec_), "tok512");
+  const TokenizerSpec hf =
+      tokenizer_from_hf_json(tokenizer_to_hf_json(spec_), tokenizer_config_to_hf_json(spec_), "tok512");
   EXPECT_EQ(hf.tokens, spec_.tokens);
   EXPECT_EQ(hf.types, spec_.types);
   const Tokenizer h(hf);
-  for (const std::string text : {golden_, std::string(kSample)}) {
+  for (const std::string& text : std::vector<std::string>{golden_, kSample}) {
     const auto ids = a.encode(text, true, false);
     EXPECT_EQ(g.encode(text, true, false), ids);
     EXPECT_EQ(h.encode(text, true, false), ids);

@@ -1,0 +1,119 @@
+#include <chrono>
+#include <cstdio>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "infer/sampler.h"
+#include "infer/transformer.h"
+#include "model/model.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace cc::cli {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+}  // namespace
+
+Runner add_generate(CLI::App& app) {
+  auto* sub = app.add_subcommand("generate", "Generate text from a prompt, streaming it to stdout");
+  struct Opts {
+    std::string model, prompt, file, tokenizer, kv_type = "f16";
+    int64_t n = 128, ctx = 0;
+    int threads = 0;
+    bool chat = false, no_echo = false;
+    std::vector<std::string> stops;
+    SamplerConfig s;
+  };
+  auto o = std::make_shared<Opts>();
+  sub->add_option("-m,--model", o->model, "model file or folder")->required();
+  sub->add_option("-p,--prompt", o->prompt, "prompt text (may be empty)");
+  sub->add_option("-f,--file", o->file, "read the prompt from a file");
+  sub->add_option("-n,--n-predict", o->n, "tokens to generate")->capture_default_str();
+  sub->add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  sub->add_option("-c,--ctx", o->ctx, "KV cache size in tokens (default: prompt + n)");
+  sub->add_option("--kv-type", o->kv_type, "KV cache type: f32, f16, bf16")->capture_default_str();
+  sub->add_flag("--chat", o->chat, "wrap the prompt in the model's chat template as a user turn");
+  sub->add_flag("--no-echo", o->no_echo, "do not print the prompt");
+  sub->add_option("--stop", o->stops, "stop when this text is generated (repeatable)");
+  sub->add_option("--temp", o->s.temperature, "temperature (0 = greedy)")->capture_default_str();
+  sub->add_option("--top-k", o->s.top_k, "top-k (0 = off)")->capture_default_str();
+  sub->add_option("--top-p", o->s.top_p, "top-p (1 = off)")->capture_default_str();
+  sub->add_option("--repeat-penalty", o->s.repetition_penalty, "repetition penalty (1 = off)")->capture_default_str();
+  sub->add_option("--repeat-last-n", o->s.repeat_last_n, "tokens the penalty looks back")->capture_default_str();
+  sub->add_option("--seed", o->s.seed, "sampling seed")->capture_default_str();
+  sub->add_option("--tokenizer", o->tokenizer, "tokenizer.bin for a llama2.c checkpoint");
+  return [o]() {
+    if (!o->file.empty() && !o->prompt.empty()) fail("give the prompt either with -p or with --file, not both");
+    std::string prompt = o->file.empty() ? o->prompt : read_text_file(o->file);
+    if (o->n < 0) fail("-n must be >= 0");
+    LoadOptions lo;
+    lo.tokenizer_path = o->tokenizer;
+    Model m = load_model(o->model, lo);
+    Tokenizer tok(m.tokenizer);
+    std::vector<int32_t> ids;
+    bool echo = !o->no_echo;
+    if (o->chat) {
+      if (m.tokenizer.chat_template.empty()) fail(m.path, ": the model has no chat template; drop --chat");
+      ChatFormat f = detect_chat_format(m.tokenizer.chat_template);
+      std::string text = apply_chat_template(f, {{"user", prompt}}, true, m.tokenizer);
+      ids = tok.encode(text, false, true);
+      echo = false;
+    } else {
+      ids = tok.encode(prompt, true, false);
+    }
+    if (ids.empty()) fail("the prompt is empty and the model adds no BOS token: give a prompt");
+    auto kv_type = dtype_from_name(o->kv_type);
+    if (!kv_type) fail("unknown KV cache type '", o->kv_type, "' (f32, f16, bf16)");
+    const int64_t need = static_cast<int64_t>(ids.size()) + o->n;
+    const int64_t ctx = o->ctx > 0 ? o->ctx : need;
+    if (need > ctx) fail("prompt (", ids.size(), " tokens) + ", o->n, " new tokens exceed the context of ", ctx);
+    CpuBackendOptions bo;
+    bo.threads = o->threads;
+    auto backend = make_cpu_backend(bo);
+    Transformer tf(m, *backend);
+    KVCache kv = tf.make_cache(ctx, *kv_type);
+    Sampler sampler(o->s);
+    StopMatcher stop(o->stops);
+
+    const std::string base = tok.decode(ids, true);
+    if (echo) std::fputs(base.c_str(), stdout);
+    std::fflush(stdout);
+    auto t0 = Clock::now();
+    std::vector<float> logits = tf.eval(ids, kv);
+    const double prompt_ms = ms_since(t0);
+    std::vector<int32_t> all = ids;
+    size_t printed = base.size();
+    int64_t generated = 0;
+    auto t1 = Clock::now();
+    for (int64_t i = 0; i < o->n; ++i) {
+      const int32_t next = sampler.sample(logits, all);
+      if (tok.is_eog(next)) break;
+      all.push_back(next);
+      ++generated;
+      // Decode the whole sequence so SentencePiece spaces and multi-byte characters come out
+      // exactly as a one-shot decode would; print what is new.
+      std::string full = tok.decode(all, true);
+      if (full.size() > printed) {
+        std::string out = stop.feed(std::string_view(full).substr(printed));
+        printed = full.size();
+        std::fputs(out.c_str(), stdout);
+        std::fflush(stdout);
+        if (stop.stopped()) break;
+      }
+      if (i + 1 < o->n) logits = tf.eval(std::span<const int32_t>(&next, 1), kv);
+    }
+    if (!stop.stopped()) std::fputs(stop.flush().c_str(), stdout);
+    std::fputs("\n", stdout);
+    const double gen_ms = ms_since(t1);
+    std::fprintf(stderr, "\nprompt: %zu tokens in %.1f ms (%.1f tokens/s)\n", ids.size(), prompt_ms,
+                 ids.size() * 1000.0 / std::max(prompt_ms, 1e-3));
+    std::fprintf(stderr, "generation: %lld tokens in %.1f ms (%.1f tokens/s)  [%s, KV %s]\n",
+                 static_cast<long long>(generated), gen_ms, generated * 1000.0 / std::max(gen_ms, 1e-3),
+                 backend->name().c_str(), dtype_name(kv.type));
+    return 0;
+  };
+}
+
+}  // namespace cc::cli

@@ -1,0 +1,166 @@
+#include "infer/transformer.h"
+
+#include <cmath>
+
+#include "base/error.h"
+
+namespace cc {
+
+void KVCache::clear() {
+  std::fill(slot_pos.begin(), slot_pos.end(), -1);
+  n_used = 0;
+}
+
+namespace {
+
+WeightView view_of(const Tensor& t) {
+  WeightView v;
+  v.type = t.type;
+  v.data = t.data;
+  v.rows = t.rows();
+  v.cols = t.cols();
+  return v;
+}
+
+}  // namespace
+
+Transformer::Transformer(const Model& m, Backend& be) : model_(m), be_(be) {
+  const ModelConfig& c = m.config;
+  auto load = [&](const std::string& name) { return be_.load_weight(view_of(m.tensor(name))); };
+  auto load_opt = [&](const std::string& name) -> std::unique_ptr<DeviceWeight> {
+    const Tensor* t = m.find(name);
+    return t ? be_.load_weight(view_of(*t)) : nullptr;
+  };
+  embd_ = load("token_embd.weight");
+  out_norm_ = load("output_norm.weight");
+  output_ = c.tied_embeddings ? load("token_embd.weight") : load("output.weight");
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const std::string p = cat("blk.", l, ".");
+    Layer L;
+    L.attn_norm = load(p + "attn_norm.weight");
+    L.wq = load(p + "attn_q.weight");
+    L.wk = load(p + "attn_k.weight");
+    L.wv = load(p + "attn_v.weight");
+    L.bq = load_opt(p + "attn_q.bias");
+    L.bk = load_opt(p + "attn_k.bias");
+    L.bv = load_opt(p + "attn_v.bias");
+    L.wo = load(p + "attn_output.weight");
+    L.ffn_norm = load(p + "ffn_norm.weight");
+    L.gate = load(p + "ffn_gate.weight");
+    L.up = load(p + "ffn_up.weight");
+    L.down = load(p + "ffn_down.weight");
+    layers_.push_back(std::move(L));
+  }
+  // RoPE frequencies in float, as llama.cpp and llama2.c compute them.
+  rope_.head_dim = c.head_dim;
+  rope_.mode = c.rope_pairing == RopePairing::Adjacent ? RopeMode::Adjacent : RopeMode::NeoX;
+  const std::vector<float> factors = c.rope_freq_factors();
+  const float linear = c.rope_scaling.type == RopeScalingType::Linear ? c.rope_scaling.factor : 1.0f;
+  for (int64_t i = 0; i < c.head_dim / 2; ++i) {
+    float f = 1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / static_cast<float>(c.head_dim));
+    if (!factors.empty()) f /= factors[static_cast<size_t>(i)];
+    rope_.inv_freq.push_back(f / linear);
+  }
+}
+
+KVCache Transformer::make_cache(int64_t n_slots, DType type) const {
+  if (type != DType::F32 && type != DType::F16 && type != DType::BF16) {
+    fail("KV cache type must be f32, f16 or bf16, not ", dtype_name(type));
+  }
+  if (n_slots <= 0) fail("KV cache size must be positive, got ", n_slots);
+  const ModelConfig& c = model_.config;
+  KVCache kv;
+  kv.type = type;
+  kv.n_slots = n_slots;
+  kv.kv_dim = c.n_head_kv * c.head_dim;
+  const size_t bytes = dtype_row_bytes(type, kv.kv_dim) * static_cast<size_t>(n_slots);
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    kv.k.push_back(be_.alloc(bytes));
+    kv.v.push_back(be_.alloc(bytes));
+  }
+  kv.slot_pos.assign(static_cast<size_t>(n_slots), -1);
+  return kv;
+}
+
+std::vector<float> Transformer::forward(std::span<const int32_t> tokens, std::span<const int64_t> pos,
+                                        std::span<const int64_t> slot, KVCache& kv, int64_t n_attend,
+                                        std::span<const int64_t> logit_rows) {
+  const ModelConfig& c = model_.config;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (pos.size() != tokens.size() || slot.size() != tokens.size()) {
+    fail("forward: ", tokens.size(), " tokens but ", pos.size(), " positions and ", slot.size(), " slots");
+  }
+  if (n == 0) return {};
+  if (n_attend < 0 || n_attend > kv.n_slots) fail("forward: attention span ", n_attend, " exceeds the cache of ", kv.n_slots);
+  for (int64_t i = 0; i < n; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= c.n_vocab) {
+      fail("token id ", tokens[i], " is out of range for a vocabulary of ", c.n_vocab);
+    }
+    if (slot[i] < 0 || slot[i] >= kv.n_slots) {
+      fail("KV cache slot ", slot[i], " is outside the cache of ", kv.n_slots, " slots (context full?)");
+    }
+    if (pos[i] < 0) fail("negative position ", pos[i]);
+  }
+  for (int64_t r : logit_rows) {
+    if (r < 0 || r >= n) fail("forward: logits requested for row ", r, " of ", n);
+  }
+  const int64_t D = c.n_embd, H = c.n_head, KV = c.n_head_kv, hd = c.head_dim, F = c.n_ff;
+  const int64_t qd = H * hd, kvd = KV * hd;
+  auto buf = [&](int64_t elems) { return be_.alloc(static_cast<size_t>(elems) * 4); };
+  auto x = buf(n * D), xn = buf(n * D), q = buf(n * qd), k = buf(n * kvd), v = buf(n * kvd), att = buf(n * qd),
+       g = buf(n * F), u = buf(n * F);
+
+  be_.get_rows(*embd_, tokens, *x);
+  for (int64_t i = 0; i < n; ++i) kv.slot_pos[static_cast<size_t>(slot[i])] = pos[i];
+  std::span<const int64_t> slot_pos(kv.slot_pos.data(), static_cast<size_t>(n_attend));
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const Layer& L = layers_[static_cast<size_t>(l)];
+    be_.rms_norm(*x, *L.attn_norm, *xn, n, D, c.rms_eps);
+    be_.matmul(*L.wq, L.bq.get(), *xn, *q, n);
+    be_.matmul(*L.wk, L.bk.get(), *xn, *k, n);
+    be_.matmul(*L.wv, L.bv.get(), *xn, *v, n);
+    be_.rope(*q, n, H, pos, rope_);
+    be_.rope(*k, n, KV, pos, rope_);
+    be_.kv_store(*kv.k[static_cast<size_t>(l)], *kv.v[static_cast<size_t>(l)], kv.type, *k, *v, slot, kvd);
+    be_.attention(*q, *kv.k[static_cast<size_t>(l)], *kv.v[static_cast<size_t>(l)], kv.type, pos, slot_pos, *att, n,
+                  H, KV, hd);
+    be_.matmul(*L.wo, nullptr, *att, *xn, n);
+    be_.add(*xn, *x, n * D);
+    be_.rms_norm(*x, *L.ffn_norm, *xn, n, D, c.rms_eps);
+    be_.matmul(*L.gate, nullptr, *xn, *g, n);
+    be_.matmul(*L.up, nullptr, *xn, *u, n);
+    be_.swiglu(*g, *u, *g, n * F);
+    be_.matmul(*L.down, nullptr, *g, *xn, n);
+    be_.add(*xn, *x, n * D);
+  }
+  std::vector<float> logits;
+  if (logit_rows.empty()) return logits;
+  const int64_t r = static_cast<int64_t>(logit_rows.size());
+  auto sel = buf(r * D), lg = buf(r * c.n_vocab);
+  for (int64_t j = 0; j < r; ++j) be_.copy_rows(*x, logit_rows[static_cast<size_t>(j)], *sel, j, 1, D * 4);
+  be_.rms_norm(*sel, *out_norm_, *sel, r, D, c.rms_eps);
+  be_.matmul(*output_, nullptr, *sel, *lg, r);
+  logits.resize(static_cast<size_t>(r * c.n_vocab));
+  be_.download(*lg, 0, logits.data(), logits.size() * 4);
+  return logits;
+}
+
+std::vector<float> Transformer::eval(std::span<const int32_t> tokens, KVCache& kv, bool all_logits) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (kv.n_used + n > kv.n_slots) {
+    fail("context full: ", kv.n_used, " + ", n, " tokens exceed the KV cache of ", kv.n_slots, " slots");
+  }
+  std::vector<int64_t> pos(static_cast<size_t>(n)), rows;
+  for (int64_t i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = kv.n_used + i;
+  if (all_logits) {
+    rows = pos;
+    for (auto& r : rows) r -= kv.n_used;
+  } else if (n > 0) {
+    rows = {n - 1};
+  }
+  std::vector<float> out = forward(tokens, pos, pos, kv, kv.n_used + n, rows);
+  kv.n_used += n;
+  return out;
+}
+
+}  // namespace cc

@@ -1,0 +1,63 @@
+// The forward pass of the llama / qwen2 architectures over a Backend.
+//
+// One call processes n token rows, each with its own global position and KV-cache slot, and
+// attends over the cache slots [0, n_attend) with an exact causal mask by position
+// (slot_pos[s] <= pos[i]). Plain generation appends rows at the end of the cache; the reuse
+// methods (issue 4) recompute chosen rows of an assembled cache with the same call.
+#pragma once
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "model/model.h"
+#include "ops/backend.h"
+
+namespace cc {
+
+// Per-sequence KV cache: per layer K (post-RoPE) and V [n_slots, n_kv_heads * head_dim].
+struct KVCache {
+  DType type = DType::F16;
+  int64_t n_slots = 0;
+  int64_t kv_dim = 0;
+  std::vector<std::unique_ptr<DeviceBuffer>> k, v;  // [n_layer]
+  std::vector<int64_t> slot_pos;                    // position held by each slot; -1 = empty
+  int64_t n_used = 0;                               // slots [0, n_used) are filled in order
+
+  void clear();  // marks every slot empty (contents stay allocated)
+};
+
+class Transformer {
+ public:
+  // Uploads every weight once. The model must outlive the transformer.
+  Transformer(const Model& model, Backend& backend);
+
+  const ModelConfig& config() const { return model_.config; }
+  Backend& backend() { return be_; }
+
+  // KV cache storage type F32, F16 or BF16 (anything else -> cc::Error).
+  KVCache make_cache(int64_t n_slots, DType type) const;
+
+  // Runs rows (tokens[i], pos[i]) into slots slot[i]; attends over slots [0, n_attend).
+  // Returns logits [logit_rows.size(), n_vocab] for the requested row indices (into tokens).
+  // Throws cc::Error for a token id outside the vocabulary, a slot outside the cache or
+  // mismatched spans.
+  std::vector<float> forward(std::span<const int32_t> tokens, std::span<const int64_t> pos,
+                             std::span<const int64_t> slot, KVCache& kv, int64_t n_attend,
+                             std::span<const int64_t> logit_rows);
+
+  // Appends tokens after the cache's last filled slot (position = slot index) and returns the
+  // logits of the last row (or of every row when all_logits).
+  std::vector<float> eval(std::span<const int32_t> tokens, KVCache& kv, bool all_logits = false);
+
+ private:
+  struct Layer {
+    std::unique_ptr<DeviceWeight> attn_norm, wq, wk, wv, bq, bk, bv, wo, ffn_norm, gate, up, down;
+  };
+  const Model& model_;
+  Backend& be_;
+  RopeParams rope_;
+  std::unique_ptr<DeviceWeight> embd_, out_norm_, output_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace cc

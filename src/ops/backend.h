@@ -1,0 +1,100 @@
+// The compute backend: every heavy operation of the forward pass goes through this interface,
+// so the primary model can run on an accelerator (OpenCL, issue 8) while the auxiliary model
+// stays on CPU cores. Shaped by what a device needs: activations and KV live in backend
+// buffers, weights are uploaded once, transfers are explicit. No backend types leak out.
+//
+// Shapes (row-major, f32 activations):
+//   x, y        [n, d]        n token rows of width d
+//   q           [n, H * hd]   query heads of each row, contiguous per head
+//   k, v        [n, KV * hd]
+//   KV cache    per layer: K and V [n_slots, KV * hd] in the cache dtype (F32/F16/BF16);
+//               slot s holds the key/value of the token at position slot_pos[s] (post-RoPE K)
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "simd/dtype.h"
+
+namespace cc {
+
+// A matrix as stored in the model file (a view; the backend decides whether to copy).
+struct WeightView {
+  DType type = DType::F32;
+  const void* data = nullptr;
+  int64_t rows = 0;  // output features
+  int64_t cols = 0;  // input features
+};
+
+class DeviceBuffer {
+ public:
+  virtual ~DeviceBuffer() = default;
+  virtual size_t bytes() const = 0;
+};
+
+class DeviceWeight {
+ public:
+  virtual ~DeviceWeight() = default;
+  virtual const WeightView& view() const = 0;
+};
+
+enum class RopeMode { Adjacent, NeoX };
+
+// Precomputed RoPE frequencies: inv_freq[i] = base^(-2i/hd) / freq_factor[i] / linear_factor.
+struct RopeParams {
+  int64_t head_dim = 0;
+  RopeMode mode = RopeMode::NeoX;
+  std::vector<float> inv_freq;  // head_dim / 2
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // --- memory ---
+  virtual std::unique_ptr<DeviceBuffer> alloc(size_t bytes) = 0;  // zero-filled
+  virtual void upload(DeviceBuffer& dst, size_t offset, const void* src, size_t n) = 0;
+  virtual void download(const DeviceBuffer& src, size_t offset, void* dst, size_t n) = 0;
+  // Copy rows between buffers (device to device): dst[dst_row + i] = src[src_row + i].
+  virtual void copy_rows(const DeviceBuffer& src, int64_t src_row, DeviceBuffer& dst, int64_t dst_row,
+                         int64_t n_rows, size_t row_bytes) = 0;
+  // Once per model; the CPU backend keeps a view into the mapped file (no copy).
+  virtual std::unique_ptr<DeviceWeight> load_weight(const WeightView& w) = 0;
+
+  // --- ops (all f32 activations) ---
+  // out[i] = row ids[i] of table (e.g. the token embedding), dequantized.
+  virtual void get_rows(const DeviceWeight& table, std::span<const int32_t> ids, DeviceBuffer& out) = 0;
+  // y = rmsnorm(x) * w per row; w has d elements (F32). y may be x.
+  virtual void rms_norm(const DeviceBuffer& x, const DeviceWeight& w, DeviceBuffer& y, int64_t n, int64_t d,
+                        float eps) = 0;
+  // y[n, W.rows] = x[n, W.cols] . W^T (+ bias, a [W.rows] vector, when given).
+  virtual void matmul(const DeviceWeight& w, const DeviceWeight* bias, const DeviceBuffer& x, DeviceBuffer& y,
+                      int64_t n) = 0;
+  // Rotates n rows of n_heads heads in place; row i is at position pos[i].
+  virtual void rope(DeviceBuffer& x, int64_t n, int64_t n_heads, std::span<const int64_t> pos,
+                    const RopeParams& p) = 0;
+  // Writes n rows of k and v into cache slots slot[i] (converted to the cache dtype).
+  virtual void kv_store(DeviceBuffer& k_cache, DeviceBuffer& v_cache, DType cache_type, const DeviceBuffer& k,
+                        const DeviceBuffer& v, std::span<const int64_t> slot, int64_t kv_dim) = 0;
+  // out[i] = softmax(q_i . K^T / sqrt(hd), masked) . V over cache slots [0, n_slots) whose
+  // position slot_pos[s] <= qpos[i] (exact causal mask by global position). GQA: query head h
+  // uses KV head h / (n_heads / n_kv_heads).
+  virtual void attention(const DeviceBuffer& q, const DeviceBuffer& k_cache, const DeviceBuffer& v_cache,
+                         DType cache_type, std::span<const int64_t> qpos, std::span<const int64_t> slot_pos,
+                         DeviceBuffer& out, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim) = 0;
+  // y = silu(g) * u, count elements; y may be g.
+  virtual void swiglu(const DeviceBuffer& g, const DeviceBuffer& u, DeviceBuffer& y, int64_t count) = 0;
+  // y += x, count elements.
+  virtual void add(const DeviceBuffer& x, DeviceBuffer& y, int64_t count) = 0;
+};
+
+struct CpuBackendOptions {
+  int threads = 0;  // 0 = all cores of the process's CPU set
+};
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& opts = {});
+
+}  // namespace cc

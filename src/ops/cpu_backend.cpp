@@ -1,0 +1,269 @@
+// CPU backend: f32 activations in host memory, weights used in place from the mapped file.
+// Matrix products: OpenBLAS sgemm on f32 weights; other weight types are dequantized one tile
+// of rows at a time into per-thread scratch and multiplied with sgemm. Parallelism is ours
+// (OpenMP over independent tiles/rows); OpenBLAS is pinned to one thread so the two never
+// oversubscribe the cores.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "base/error.h"
+#include "ops/backend.h"
+#include "simd/kernels.h"
+
+namespace cc {
+
+namespace {
+
+class CpuBuffer final : public DeviceBuffer {
+ public:
+  explicit CpuBuffer(size_t bytes) : bytes_(bytes) {
+    size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    data_ = static_cast<uint8_t*>(std::aligned_alloc(64, rounded));
+    if (!data_) fail("cannot allocate ", bytes, " bytes of activation memory");
+    std::memset(data_, 0, rounded);
+  }
+  ~CpuBuffer() override { std::free(data_); }
+  size_t bytes() const override { return bytes_; }
+  uint8_t* data() const { return data_; }
+  float* f() const { return reinterpret_cast<float*>(data_); }
+
+ private:
+  uint8_t* data_;
+  size_t bytes_;
+};
+
+class CpuWeight final : public DeviceWeight {
+ public:
+  explicit CpuWeight(const WeightView& v) : v_(v) {}
+  const WeightView& view() const override { return v_; }
+
+ private:
+  WeightView v_;
+};
+
+const CpuBuffer& cb(const DeviceBuffer& b) { return static_cast<const CpuBuffer&>(b); }
+CpuBuffer& cb(DeviceBuffer& b) { return static_cast<CpuBuffer&>(b); }
+
+// A small f32 vector weight (norm, bias): used in place when F32, else converted per call.
+const float* vec_f32(const WeightView& w, int64_t n, std::vector<float>& tmp) {
+  CC_ASSERT(w.rows * w.cols == n || w.cols == n);
+  if (w.type == DType::F32) return static_cast<const float*>(w.data);
+  tmp.resize(static_cast<size_t>(n));
+  simd::kernels().to_f32(w.type, w.data, tmp.data(), n);
+  return tmp.data();
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(const CpuBackendOptions& o) {
+    threads_ = o.threads > 0 ? o.threads : omp_get_num_procs();
+    openblas_set_num_threads(1);
+  }
+
+  std::string name() const override { return cat("cpu (", threads_, " threads, ", simd::kernels().isa, ")"); }
+
+  std::unique_ptr<DeviceBuffer> alloc(size_t bytes) override { return std::make_unique<CpuBuffer>(bytes); }
+  void upload(DeviceBuffer& dst, size_t off, const void* src, size_t n) override {
+    CC_ASSERT(off + n <= dst.bytes());
+    std::memcpy(cb(dst).data() + off, src, n);
+  }
+  void download(const DeviceBuffer& src, size_t off, void* dst, size_t n) override {
+    CC_ASSERT(off + n <= src.bytes());
+    std::memcpy(dst, cb(src).data() + off, n);
+  }
+  void copy_rows(const DeviceBuffer& src, int64_t sr, DeviceBuffer& dst, int64_t dr, int64_t n,
+                 size_t row_bytes) override {
+    CC_ASSERT((sr + n) * row_bytes <= src.bytes() && (dr + n) * row_bytes <= dst.bytes());
+    std::memmove(cb(dst).data() + dr * row_bytes, cb(src).data() + sr * row_bytes, n * row_bytes);
+  }
+  std::unique_ptr<DeviceWeight> load_weight(const WeightView& w) override { return std::make_unique<CpuWeight>(w); }
+
+  void get_rows(const DeviceWeight& table, std::span<const int32_t> ids, DeviceBuffer& out) override {
+    const WeightView& w = table.view();
+    const size_t rb = dtype_row_bytes(w.type, w.cols);
+    float* o = cb(out).f();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      CC_ASSERT(ids[i] >= 0 && ids[i] < w.rows);
+      simd::kernels().to_f32(w.type, static_cast<const uint8_t*>(w.data) + ids[i] * rb, o + i * w.cols, w.cols);
+    }
+  }
+
+  void rms_norm(const DeviceBuffer& x, const DeviceWeight& w, DeviceBuffer& y, int64_t n, int64_t d,
+                float eps) override {
+    std::vector<float> tmp;
+    const float* wf = vec_f32(w.view(), d, tmp);
+    const float* xs = cb(x).f();
+    float* ys = cb(y).f();
+#pragma omp parallel for num_threads(threads_) if (n > 4)
+    for (int64_t i = 0; i < n; ++i) simd::kernels().rmsnorm(xs + i * d, wf, ys + i * d, d, eps);
+  }
+
+  void matmul(const DeviceWeight& wt, const DeviceWeight* bias, const DeviceBuffer& x, DeviceBuffer& y,
+              int64_t n) override {
+    const WeightView& w = wt.view();
+    const float* xs = cb(x).f();
+    float* ys = cb(y).f();
+    const int64_t rows = w.rows, cols = w.cols;
+    CC_ASSERT(static_cast<size_t>(n * cols) * 4 <= x.bytes() && static_cast<size_t>(n * rows) * 4 <= y.bytes());
+    if (w.type == DType::F32) {
+      // Tiles of output features; each thread runs a single-threaded sgemm on its tile.
+      const int64_t tile = std::max<int64_t>(16, (rows + threads_ * 4 - 1) / (threads_ * 4));
+      const int64_t n_tiles = (rows + tile - 1) / tile;
+      const auto* wf = static_cast<const float*>(w.data);
+#pragma omp parallel for num_threads(threads_) schedule(dynamic)
+      for (int64_t t = 0; t < n_tiles; ++t) {
+        const int64_t r0 = t * tile, nr = std::min(tile, rows - r0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(nr),
+                    static_cast<int>(cols), 1.0f, xs, static_cast<int>(cols), wf + r0 * cols,
+                    static_cast<int>(cols), 0.0f, ys + r0, static_cast<int>(rows));
+      }
+    } else {
+      const int64_t tile = 64;
+      const int64_t n_tiles = (rows + tile - 1) / tile;
+      const size_t rb = dtype_row_bytes(w.type, cols);
+      const auto* wb = static_cast<const uint8_t*>(w.data);
+#pragma omp parallel num_threads(threads_)
+      {
+        std::vector<float> scratch(static_cast<size_t>(tile * cols));
+#pragma omp for schedule(dynamic)
+        for (int64_t t = 0; t < n_tiles; ++t) {
+          const int64_t r0 = t * tile, nr = std::min(tile, rows - r0);
+          for (int64_t r = 0; r < nr; ++r) {
+            simd::kernels().to_f32(w.type, wb + (r0 + r) * rb, scratch.data() + r * cols, cols);
+          }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(nr),
+                      static_cast<int>(cols), 1.0f, xs, static_cast<int>(cols), scratch.data(),
+                      static_cast<int>(cols), 0.0f, ys + r0, static_cast<int>(rows));
+        }
+      }
+    }
+    if (bias) {
+      std::vector<float> tmp;
+      const float* b = vec_f32(bias->view(), rows, tmp);
+      for (int64_t i = 0; i < n; ++i) simd::kernels().axpy(1.0f, b, ys + i * rows, rows);
+    }
+  }
+
+  void rope(DeviceBuffer& x, int64_t n, int64_t n_heads, std::span<const int64_t> pos, const RopeParams& p) override {
+    const int64_t hd = p.head_dim, half = hd / 2;
+    float* xs = cb(x).f();
+#pragma omp parallel for num_threads(threads_) if (n > 4)
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
+      for (int64_t j = 0; j < half; ++j) {
+        const float a = static_cast<float>(pos[static_cast<size_t>(i)]) * p.inv_freq[static_cast<size_t>(j)];
+        c[j] = std::cos(a);
+        s[j] = std::sin(a);
+      }
+      for (int64_t h = 0; h < n_heads; ++h) {
+        float* v = xs + (i * n_heads + h) * hd;
+        for (int64_t j = 0; j < half; ++j) {
+          const int64_t a = p.mode == RopeMode::Adjacent ? 2 * j : j;
+          const int64_t b = p.mode == RopeMode::Adjacent ? 2 * j + 1 : j + half;
+          const float x0 = v[a], x1 = v[b];
+          v[a] = x0 * c[j] - x1 * s[j];
+          v[b] = x0 * s[j] + x1 * c[j];
+        }
+      }
+    }
+  }
+
+  void kv_store(DeviceBuffer& kc, DeviceBuffer& vc, DType t, const DeviceBuffer& k, const DeviceBuffer& v,
+                std::span<const int64_t> slot, int64_t kv_dim) override {
+    const size_t rb = dtype_row_bytes(t, kv_dim);
+    for (size_t i = 0; i < slot.size(); ++i) {
+      CC_ASSERT((slot[i] + 1) * rb <= kc.bytes());
+      simd::kernels().from_f32(t, cb(k).f() + i * kv_dim, cb(kc).data() + slot[i] * rb, kv_dim);
+      simd::kernels().from_f32(t, cb(v).f() + i * kv_dim, cb(vc).data() + slot[i] * rb, kv_dim);
+    }
+  }
+
+  void attention(const DeviceBuffer& q, const DeviceBuffer& kc, const DeviceBuffer& vc, DType t,
+                 std::span<const int64_t> qpos, std::span<const int64_t> slot_pos, DeviceBuffer& out, int64_t n,
+                 int64_t n_heads, int64_t n_kv_heads, int64_t hd) override {
+    const int64_t kv_dim = n_kv_heads * hd, group = n_heads / n_kv_heads;
+    const int64_t n_slots = static_cast<int64_t>(slot_pos.size());
+    const size_t rb = dtype_row_bytes(t, kv_dim);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    const float* qs = cb(q).f();
+    float* os = cb(out).f();
+    const uint8_t* kb = cb(kc).data();
+    const uint8_t* vb = cb(vc).data();
+    const auto& K = simd::kernels();
+#pragma omp parallel num_threads(threads_)
+    {
+      std::vector<float> scores(static_cast<size_t>(n_slots)), row(static_cast<size_t>(hd));
+#pragma omp for schedule(dynamic)
+      for (int64_t ih = 0; ih < n * n_heads; ++ih) {
+        const int64_t i = ih / n_heads, h = ih % n_heads, kvh = h / group;
+        const float* qv = qs + (i * n_heads + h) * hd;
+        float* o = os + (i * n_heads + h) * hd;
+        const int64_t limit = qpos[static_cast<size_t>(i)];
+        float m = -INFINITY;
+        for (int64_t s = 0; s < n_slots; ++s) {
+          const int64_t p = slot_pos[static_cast<size_t>(s)];
+          if (p < 0 || p > limit) {
+            scores[s] = -INFINITY;
+            continue;
+          }
+          const float* kr;
+          if (t == DType::F32) {
+            kr = reinterpret_cast<const float*>(kb + s * rb) + kvh * hd;
+          } else {
+            K.to_f32(t, kb + s * rb + dtype_row_bytes(t, kvh * hd), row.data(), hd);
+            kr = row.data();
+          }
+          scores[s] = K.dot(qv, kr, hd) * scale;
+          m = std::max(m, scores[s]);
+        }
+        std::fill(o, o + hd, 0.0f);
+        if (m == -INFINITY) continue;  // no visible key (cannot happen for a row that sees itself)
+        float sum = 0;
+        for (int64_t s = 0; s < n_slots; ++s) {
+          if (scores[s] == -INFINITY) continue;
+          const float w = std::exp(scores[s] - m);
+          sum += w;
+          const float* vr;
+          if (t == DType::F32) {
+            vr = reinterpret_cast<const float*>(vb + s * rb) + kvh * hd;
+          } else {
+            K.to_f32(t, vb + s * rb + dtype_row_bytes(t, kvh * hd), row.data(), hd);
+            vr = row.data();
+          }
+          K.axpy(w, vr, o, hd);
+        }
+        K.scale(o, 1.0f / sum, hd);
+      }
+    }
+  }
+
+  void swiglu(const DeviceBuffer& g, const DeviceBuffer& u, DeviceBuffer& y, int64_t count) override {
+    const int64_t chunk = 4096;
+    const float *gs = cb(g).f(), *us = cb(u).f();
+    float* ys = cb(y).f();
+#pragma omp parallel for num_threads(threads_) if (count > 4 * chunk)
+    for (int64_t c = 0; c < (count + chunk - 1) / chunk; ++c) {
+      const int64_t a = c * chunk, len = std::min(chunk, count - a);
+      simd::kernels().swiglu(gs + a, us + a, ys + a, len);
+    }
+  }
+
+  void add(const DeviceBuffer& x, DeviceBuffer& y, int64_t count) override {
+    simd::kernels().axpy(1.0f, cb(x).f(), cb(y).f(), count);
+  }
+
+ private:
+  int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& opts) { return std::make_unique<CpuBackend>(opts); }
+
+}  // namespace cc

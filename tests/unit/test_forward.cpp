@@ -1,0 +1,196 @@
+// The forward pass: a real pretrained model's golden text, an independent NumPy reference,
+// incremental decoding, quantized weights, and the exact per-row causal mask.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+
+#include "infer/transformer.h"
+#include "model/model.h"
+#include "model/writer.h"
+#include "tokenizer/tokenizer.h"
+#include "test_util.h"
+
+namespace cc {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Normalized squared error sum((a-b)^2) / sum(b^2).
+double nse(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return num / den;
+}
+
+std::string make(const std::string& preset, DType type, uint64_t seed = 5) {
+  ModelConfig c = config_preset(preset);
+  c.n_vocab = 320;
+  WriteOptions w;
+  w.dtype = type;
+  w.seed = seed;
+  std::string out = test::temp_dir() + "/" + preset + ".gguf";
+  write_model(c, default_tokenizer(c.n_vocab), random_values(seed), out, w);
+  return out;
+}
+
+std::vector<int32_t> random_tokens(int n, int vocab, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& x : t) x = static_cast<int32_t>(rng() % static_cast<unsigned>(vocab));
+  return t;
+}
+
+struct Engine {
+  Model model;
+  std::unique_ptr<Backend> be;
+  std::unique_ptr<Transformer> tf;
+  explicit Engine(const std::string& path, const LoadOptions& lo = {}) : model(load_model(path, lo)) {
+    be = make_cpu_backend();
+    tf = std::make_unique<Transformer>(model, *be);
+  }
+};
+
+TEST(Forward, Stories260KGreedyGolden) {
+  CC_SKIP_WITHOUT_SHARED("models/stories260K/golden-greedy-200.txt");
+  const std::string dir = test::shared_dir() + "/models/stories260K";
+  LoadOptions lo;
+  lo.tokenizer_path = dir + "/tok512.bin";
+  Engine e(dir + "/stories260K.bin", lo);
+  Tokenizer tok(e.model.tokenizer);
+  for (DType kv_type : {DType::F32, DType::F16}) {
+    KVCache kv = e.tf->make_cache(512, kv_type);
+    std::vector<int32_t> seq = {e.model.tokenizer.bos_id};
+    std::vector<float> logits = e.tf->eval(seq, kv);
+    for (int step = 0; step < 200; ++step) {
+      int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      seq.push_back(next);
+      if (step + 1 < 200) logits = e.tf->eval(std::span<const int32_t>(&next, 1), kv);
+    }
+    std::ifstream in(dir + "/golden-greedy-200.txt", std::ios::binary);
+    std::string golden((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(tok.decode(seq, true), golden) << "KV " << dtype_name(kv_type);
+  }
+}
+
+class ReferenceLogits : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReferenceLogits, MatchNumpyFloat64) {
+  if (!std::filesystem::exists("/usr/bin/python3") ||
+      std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "/usr/bin/python3 with numpy (Debian python3-numpy) is needed for the reference";
+  }
+  const std::string path = make(GetParam(), DType::F32);
+  Engine e(path);
+  const std::vector<int32_t> toks = random_tokens(37, 320, 11);
+  KVCache kv = e.tf->make_cache(64, DType::F32);
+  std::vector<float> got = e.tf->eval(toks, kv, true);
+  std::string list;
+  for (size_t i = 0; i < toks.size(); ++i) list += (i ? "," : "") + std::to_string(toks[i]);
+  const std::string out = test::temp_dir() + "/ref.bin";
+  const std::string cmd = "/usr/bin/python3 tests/reference/forward_ref.py " + path + " --tokens " + list +
+                          " --out " + out;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto bytes = test::read_bytes(out);
+  std::vector<float> ref(bytes.size() / 4);
+  std::memcpy(ref.data(), bytes.data(), bytes.size());
+  ASSERT_EQ(ref.size(), got.size());
+  EXPECT_LE(nse(got, ref), 1e-8) << GetParam();
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, ReferenceLogits, ::testing::Values("tiny-llama", "tiny-qwen2", "tiny-llama3"),
+                         [](const auto& i) { return i.param.substr(5); });
+
+TEST(Forward, PrefillThenDecodeEqualsOnePrefill) {
+  for (const char* preset : {"tiny-llama", "tiny-qwen2"}) {
+    Engine e(make(preset, DType::F32));
+    const auto toks = random_tokens(24, 320, 3);
+    KVCache kv1 = e.tf->make_cache(32, DType::F32);
+    std::vector<float> all = e.tf->eval(toks, kv1, true);
+    KVCache kv2 = e.tf->make_cache(32, DType::F32);
+    const size_t V = 320, k = 10;
+    std::vector<float> first = e.tf->eval(std::span<const int32_t>(toks.data(), k), kv2, true);
+    std::vector<float> inc(first);
+    for (size_t i = k; i < toks.size(); ++i) {
+      std::vector<float> r = e.tf->eval(std::span<const int32_t>(&toks[i], 1), kv2);
+      inc.insert(inc.end(), r.begin(), r.end());
+    }
+    ASSERT_EQ(inc.size(), toks.size() * V);
+    EXPECT_LE(nse(inc, all), 1e-10) << preset;
+  }
+}
+
+TEST(Forward, Q8_0LogitsCloseToF32) {
+  // Same seed, weights stored in Q8_0 vs F32. Tolerance: NSE <= 1e-3 of the logits.
+  Engine f32(make("tiny-qwen2", DType::F32, 8));
+  Engine q8(make("tiny-qwen2", DType::Q8_0, 8));
+  const auto toks = random_tokens(20, 320, 4);
+  KVCache a = f32.tf->make_cache(32, DType::F32), b = q8.tf->make_cache(32, DType::F32);
+  auto la = f32.tf->eval(toks, a, true), lb = q8.tf->eval(toks, b, true);
+  const double err = nse(lb, la);
+  EXPECT_LE(err, 1e-3);
+  EXPECT_GT(err, 0.0) << "quantized weights gave bit-identical logits: not actually quantized?";
+}
+
+TEST(Forward, KvCacheTypesAgree) {
+  Engine e(make("tiny-llama", DType::F32));
+  const auto toks = random_tokens(16, 320, 9);
+  KVCache a = e.tf->make_cache(16, DType::F32), b = e.tf->make_cache(16, DType::F16),
+          c = e.tf->make_cache(16, DType::BF16);
+  auto la = e.tf->eval(toks, a, true), lb = e.tf->eval(toks, b, true), lc = e.tf->eval(toks, c, true);
+  EXPECT_LE(nse(lb, la), 1e-5);
+  EXPECT_LE(nse(lc, la), 1e-3);
+}
+
+TEST(Forward, MaskIsExactLaterTokensNeverChangeEarlierRows) {
+  Engine e(make("tiny-qwen2", DType::F32));
+  auto toks = random_tokens(20, 320, 5);
+  KVCache a = e.tf->make_cache(20, DType::F32);
+  auto la = e.tf->eval(toks, a, true);
+  for (size_t i = 12; i < toks.size(); ++i) toks[i] = (toks[i] + 7) % 320;
+  KVCache b = e.tf->make_cache(20, DType::F32);
+  auto lb = e.tf->eval(toks, b, true);
+  const size_t V = 320;
+  for (size_t r = 0; r < 12; ++r) {
+    for (size_t j = 0; j < V; ++j) ASSERT_EQ(la[r * V + j], lb[r * V + j]) << "row " << r;
+  }
+  bool changed = false;
+  for (size_t j = 12 * V; j < la.size(); ++j) changed |= la[j] != lb[j];
+  EXPECT_TRUE(changed);
+}
+
+TEST(Forward, SlotOrderDoesNotMatterOnlyPositions) {
+  // The same tokens written into scrambled cache slots give the same logits: attention is
+  // masked by each key's position, not by its slot index.
+  Engine e(make("tiny-llama", DType::F32));
+  const auto toks = random_tokens(12, 320, 6);
+  KVCache a = e.tf->make_cache(12, DType::F32);
+  auto la = e.tf->eval(toks, a, true);
+  std::vector<int64_t> pos(12), slot(12), rows(12);
+  std::iota(pos.begin(), pos.end(), 0);
+  std::iota(rows.begin(), rows.end(), 0);
+  for (int i = 0; i < 12; ++i) slot[static_cast<size_t>(i)] = (i * 5) % 12;  // a permutation
+  KVCache b = e.tf->make_cache(12, DType::F32);
+  auto lb = e.tf->forward(toks, pos, slot, b, 12, rows);
+  EXPECT_LE(nse(lb, la), 1e-12);
+}
+
+TEST(ForwardBad, InvalidInputsAreErrors) {
+  Engine e(make("tiny-llama", DType::F32));
+  KVCache kv = e.tf->make_cache(4, DType::F32);
+  std::vector<int32_t> bad = {1, 320};
+  EXPECT_THAT(test::error_of([&] { e.tf->eval(bad, kv); }), HasSubstr("token id 320 is out of range for a vocabulary of 320"));
+  std::vector<int32_t> five = {1, 2, 3, 4, 5};
+  EXPECT_THAT(test::error_of([&] { e.tf->eval(five, kv); }), HasSubstr("context full"));
+  EXPECT_THAT(test::error_of([&] { e.tf->make_cache(4, DType::Q8_0); }), HasSubstr("KV cache type must be f32, f16 or bf16"));
+}
+
+}  // namespace
+}  // namespace cc
