@@ -3,6 +3,7 @@
 // size. Kernels never throw and never allocate.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "simd/dtype.h"
 
@@ -21,13 +22,20 @@ struct KernelTable {
   void (*softmax)(float* x, int64_t n);
   // n elements of type t (n a multiple of its block size) -> f32
   void (*to_f32)(DType t, const void* src, float* dst, int64_t n);
-  // f32 -> F32/F16/BF16 (cache storage)
+  // f32 -> F32/F16/BF16 (cache storage) or any quantized type
   void (*from_f32)(DType t, const float* src, void* dst, int64_t n);
+  // sum_i row[i] * x[i] for a weight row of type t (n a multiple of its block size):
+  // the matrix-vector kernel of decode, reading the row once in its stored format.
+  float (*dot_row)(DType t, const void* row, const float* x, int64_t n);
 };
 
-// The table in use (selected on first call; thread-safe).
+// The table in use. Chosen once, on first use, as the best ISA this CPU runs, or the one
+// named by CACHECLIP_ISA (generic, avx2, avx512). Throws cc::Error (on first use only) when
+// CACHECLIP_ISA names an unknown ISA or one this CPU cannot run.
 const KernelTable& kernels();
 // The portable reference implementation (always available; the oracle for tests).
 const KernelTable& generic_kernels();
+// Every table compiled in that this CPU can run, generic first.
+std::vector<const KernelTable*> runnable_kernels();
 
 }  // namespace cc::simd

@@ -7,6 +7,8 @@
 
 #include "simd/convert.h"
 #include "simd/kernels.h"
+#include "base/error.h"
+#include <algorithm>
 
 namespace cc::simd {
 
@@ -49,22 +51,57 @@ void softmax(float* x, int64_t n) {
 void to_f32(DType t, const void* src, float* dst, int64_t n) { dequantize_row(t, src, dst, n); }
 void from_f32(DType t, const float* src, void* dst, int64_t n) { quantize_row(t, src, dst, n); }
 
-const KernelTable kGeneric{"generic", dot, axpy, scale, rmsnorm, swiglu, softmax, to_f32, from_f32};
+float dot_row(DType t, const void* row, const float* x, int64_t n) {
+  const int64_t be = dtype_info(t).block_elems == 1 ? 256 : dtype_info(t).block_elems;
+  const size_t bb = dtype_row_bytes(t, be);
+  const auto* p = static_cast<const uint8_t*>(row);
+  float tmp[256];
+  double s = 0;
+  for (int64_t i = 0; i < n; i += be) {
+    const int64_t len = std::min(be, n - i);
+    dequantize_row(t, p + (i / be) * bb, tmp, len);
+    s += dot(tmp, x + i, len);
+  }
+  return static_cast<float>(s);
+}
+
+const KernelTable kGeneric{"generic", dot, axpy, scale, rmsnorm, swiglu, softmax, to_f32, from_f32, dot_row};
+
+bool cpu_has_avx2() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+bool cpu_has_avx512() {
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
 
 }  // namespace
 
+const KernelTable& avx2_kernels();    // kernels_avx2.cpp
+const KernelTable& avx512_kernels();  // kernels_avx512.cpp
+
 const KernelTable& generic_kernels() { return kGeneric; }
 
+std::vector<const KernelTable*> runnable_kernels() {
+  std::vector<const KernelTable*> out = {&kGeneric};
+  if (cpu_has_avx2()) out.push_back(&avx2_kernels());
+  if (cpu_has_avx512()) out.push_back(&avx512_kernels());
+  return out;
+}
+
 const KernelTable& kernels() {
-  // Only the generic table exists so far; CACHECLIP_ISA names are validated so a typo is seen.
-  static const KernelTable& chosen = [] () -> const KernelTable& {
+  static const KernelTable* chosen = [] {
+    const auto all = runnable_kernels();
     const char* env = std::getenv("CACHECLIP_ISA");
-    if (env && *env && std::string(env) != "generic") {
-      std::fprintf(stderr, "cacheclip: CACHECLIP_ISA=%s is not compiled in; using generic\n", env);
+    if (!env || !*env) return all.back();
+    std::string names;
+    for (const auto* t : all) {
+      if (env == std::string(t->isa)) return t;
+      names += (names.empty() ? "" : ", ") + std::string(t->isa);
     }
-    return kGeneric;
+    fail("CACHECLIP_ISA=", env, " is not an ISA this build and CPU can run (available: ", names, ")");
   }();
-  return chosen;
+  return *chosen;
 }
 
 }  // namespace cc::simd

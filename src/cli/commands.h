@@ -12,5 +12,6 @@ Runner add_tokenize(CLI::App& app);
 Runner add_make_model(CLI::App& app);
 Runner add_convert(CLI::App& app);
 Runner add_generate(CLI::App& app);
+Runner add_bench(CLI::App& app);
 
 }  // namespace cc::cli

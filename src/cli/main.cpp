@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
       {"make-model", cc::cli::add_make_model(app)},
       {"convert", cc::cli::add_convert(app)},
       {"generate", cc::cli::add_generate(app)},
+      {"bench", cc::cli::add_bench(app)},
   };
   try {
     app.parse(argc, argv);

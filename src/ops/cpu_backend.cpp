@@ -60,9 +60,12 @@ const float* vec_f32(const WeightView& w, int64_t n, std::vector<float>& tmp) {
 }
 
 class CpuBackend final : public Backend {
+  static constexpr int64_t kGemvRows = 4;  // up to this many rows, matrix-vector kernels beat sgemm
+
  public:
   explicit CpuBackend(const CpuBackendOptions& o) {
     threads_ = o.threads > 0 ? o.threads : omp_get_num_procs();
+    simd::kernels();  // selects the ISA now, so a bad CACHECLIP_ISA is reported here
     openblas_set_num_threads(1);
   }
 
@@ -111,7 +114,16 @@ class CpuBackend final : public Backend {
     float* ys = cb(y).f();
     const int64_t rows = w.rows, cols = w.cols;
     CC_ASSERT(static_cast<size_t>(n * cols) * 4 <= x.bytes() && static_cast<size_t>(n * rows) * 4 <= y.bytes());
-    if (w.type == DType::F32) {
+    if (n <= kGemvRows) {
+      // Few rows (decode): read each weight row once in its stored format; no scratch.
+      const size_t rb = dtype_row_bytes(w.type, cols);
+      const auto* wb = static_cast<const uint8_t*>(w.data);
+      const auto& K = simd::kernels();
+#pragma omp parallel for num_threads(threads_) schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t i = 0; i < n; ++i) ys[i * rows + r] = K.dot_row(w.type, wb + r * rb, xs + i * cols, cols);
+      }
+    } else if (w.type == DType::F32) {
       // Tiles of output features; each thread runs a single-threaded sgemm on its tile.
       const int64_t tile = std::max<int64_t>(16, (rows + threads_ * 4 - 1) / (threads_ * 4));
       const int64_t n_tiles = (rows + tile - 1) / tile;
