@@ -69,33 +69,52 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
-void write_file_atomic(const std::string& path, const void* data, size_t size) {
-  std::string tmp = cat(path, ".tmp.", ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+void write_file_mapped(const std::string& path, size_t size, const std::function<void(uint8_t*)>& fill) {
+  const std::string tmp = cat(path, ".tmp.", ::getpid());
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail(tmp, ": cannot create: ", std::strerror(errno));
-  const auto* p = static_cast<const uint8_t*>(data);
-  size_t left = size;
-  while (left > 0) {
-    ssize_t w = ::write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
+  void* map = nullptr;
+  auto give_up = [&](const std::string& what, int err) {
+    if (map != nullptr) munmap(map, size);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    fail(path, ": ", what, err ? cat(": ", std::strerror(err)) : std::string());
+  };
+  if (size > 0) {
+    if (int e = posix_fallocate(fd, 0, static_cast<off_t>(size)); e != 0) {
+      give_up(cat("cannot reserve ", size, " bytes on disk"), e);
+    }
+    map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+      map = nullptr;
+      give_up("cannot map the output for writing", errno);
+    }
+    try {
+      fill(static_cast<uint8_t*>(map));
+    } catch (...) {
+      munmap(map, size);
       ::close(fd);
       ::unlink(tmp.c_str());
-      fail(tmp, ": write failed: ", std::strerror(e));
+      throw;
     }
-    p += w;
-    left -= static_cast<size_t>(w);
+    if (msync(map, size, MS_SYNC) != 0) give_up("cannot flush to disk", errno);
+    munmap(map, size);
+    map = nullptr;
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (::fsync(fd) != 0) give_up("cannot flush to disk", errno);
+  if (::close(fd) != 0) {
     ::unlink(tmp.c_str());
-    fail(tmp, ": cannot flush to disk: ", std::strerror(errno));
+    fail(path, ": cannot close: ", std::strerror(errno));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
-    fail(path, ": cannot rename temporary file into place: ", std::strerror(e));
+    fail(path, ": cannot rename the temporary file into place: ", std::strerror(e));
   }
+}
+
+void write_file_atomic(const std::string& path, const void* data, size_t size) {
+  write_file_mapped(path, size, [&](uint8_t* p) { std::memcpy(p, data, size); });
 }
 
 }  // namespace cc

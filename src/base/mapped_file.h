@@ -1,6 +1,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -66,7 +67,12 @@ class ByteReader {
 
 // Whole-file helpers for small text files (configs, tokenizer.json).
 std::string read_text_file(const std::string& path);
-// Writes to "<path>.tmp.<pid>" then renames over path, so readers never see a partial file.
+// Creates `path` atomically: "<path>.tmp.<pid>" of exactly `size` bytes is preallocated
+// (posix_fallocate, so a full disk is a cc::Error rather than a SIGBUS through the mapping),
+// mapped for writing, filled by fill(ptr), synced and renamed over path. Readers never see a
+// partial file; on any failure (an exception from fill included) the temporary is removed.
+void write_file_mapped(const std::string& path, size_t size, const std::function<void(uint8_t*)>& fill);
+// write_file_mapped with a memcpy of data.
 void write_file_atomic(const std::string& path, const void* data, size_t size);
 
 }  // namespace cc

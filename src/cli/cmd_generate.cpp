@@ -47,7 +47,8 @@ Runner add_generate(CLI::App& app) {
   return [o]() {
     if (!o->file.empty() && !o->prompt.empty()) fail("give the prompt either with -p or with --file, not both");
     std::string prompt = o->file.empty() ? o->prompt : read_text_file(o->file);
-    if (o->n < 0) fail("-n must be >= 0");
+    if (o->n < 0 || o->n > (int64_t{1} << 24)) fail("-n must be in 0..16777216, got ", o->n);
+    if (o->ctx < 0 || o->ctx > (int64_t{1} << 24)) fail("-c must be in 0..16777216, got ", o->ctx);
     LoadOptions lo;
     lo.tokenizer_path = o->tokenizer;
     Model m = load_model(o->model, lo);

@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "cacheclip: error: out of memory\n");
     return 1;
+  } catch (const std::exception& e) {  // a library error that escaped a boundary: still one line
+    std::fprintf(stderr, "cacheclip: error: %s\n", e.what());
+    return 1;
   }
   return 1;
 }

@@ -1,9 +1,5 @@
 #include "formats/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +16,9 @@ namespace {
 constexpr uint32_t kMaxDims = 4;        // GGML_MAX_DIMS
 constexpr int kMaxArrayNesting = 4;     // arrays of arrays of ... (defensive)
 constexpr uint64_t kMaxStringLen = 1ull << 30;
+// Each parsed array element costs ~90 bytes of memory whatever its size in the file, so the
+// total is capped: real files hold well under 1M (vocabularies of 256k tokens, 3 arrays).
+constexpr uint64_t kMaxArrayElements = 8ull << 20;
 
 size_t scalar_size(GGUFType t) {
   switch (t) {
@@ -82,6 +81,11 @@ class Parser {
           fail(name_, ": metadata key '", key, "': array of ", n, " ", gguf_type_name(v.elem),
                " elements cannot fit in the ", r_.remaining(), " bytes that remain");
         }
+        array_elems_ += n;
+        if (array_elems_ > kMaxArrayElements) {
+          fail(name_, ": metadata key '", key, "': more than ", kMaxArrayElements,
+               " array elements in total (limit of this reader)");
+        }
         v.arr.reserve(n);
         for (uint64_t k = 0; k < n; ++k) v.arr.push_back(value(v.elem, key, depth + 1));
         break;
@@ -92,6 +96,7 @@ class Parser {
 
   ByteReader r_;
   std::string name_;
+  uint64_t array_elems_ = 0;
 };
 
 }  // namespace
@@ -507,42 +512,10 @@ void GGUFWriter::write(const std::string& path,
     total = (total + alignment_ - 1) / alignment_ * alignment_;
   }
 
-  std::string tmp = cat(path, ".tmp.", ::getpid());
-  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(tmp, ": cannot create: ", std::strerror(errno));
-  auto cleanup_fail = [&](const std::string& what) {
-    int e = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(tmp, ": ", what, ": ", std::strerror(e));
-  };
-  if (::ftruncate(fd, static_cast<off_t>(total)) != 0) cleanup_fail(cat("cannot size to ", total, " bytes"));
-  void* map = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) cleanup_fail("cannot map for writing");
-  auto* base = static_cast<uint8_t*>(map);
-  std::memcpy(base, head.data(), head.size());
-  try {
+  write_file_mapped(path, total, [&](uint8_t* base) {
+    std::memcpy(base, head.data(), head.size());
     for (size_t i = 0; i < tensors_.size(); ++i) fill(i, base + data_start + tensors_[i].offset);
-  } catch (...) {
-    munmap(map, total);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (msync(map, total, MS_SYNC) != 0) {
-    munmap(map, total);
-    cleanup_fail("cannot flush");
-  }
-  munmap(map, total);
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    fail(tmp, ": close failed: ", std::strerror(errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    fail(path, ": cannot rename temporary file into place: ", std::strerror(e));
-  }
+  });
 }
 
 }  // namespace cc

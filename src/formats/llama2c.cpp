@@ -69,7 +69,10 @@ Llama2cFile llama2c_parse(const uint8_t* data, size_t size, const std::string& n
     c.shared_classifier = r.read<uint8_t>("shared_classifier") != 0;
   } else {
     c.shared_classifier = c.vocab_size > 0;
-    if (c.vocab_size < 0) c.vocab_size = -c.vocab_size;
+    if (c.vocab_size < 0) {
+      const int64_t v = -static_cast<int64_t>(c.vocab_size);  // INT32_MIN must not overflow
+      c.vocab_size = v > (1 << 22) ? 0 : static_cast<int32_t>(v);  // 0 is rejected below
+    }
   }
   check_config(c, name);
   r.seek(header_bytes, "tensor data");

@@ -1,9 +1,5 @@
 #include "formats/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -51,6 +47,9 @@ SafetensorsFile safetensors_parse(const uint8_t* data, size_t size, const std::s
     fail(name, ": safetensors header is not valid JSON: ", e.what());
   }
   if (!h.is_object()) fail(name, ": safetensors header is not a JSON object");
+  if ((8 + n) % 8 != 0) {
+    fail(name, ": safetensors data section starts at byte ", 8 + n, ", not a multiple of 8 (the format pads the header)");
+  }
   const uint8_t* base = data + 8 + n;
   const size_t data_size = size - 8 - n;
   for (auto it = h.begin(); it != h.end(); ++it) {
@@ -86,6 +85,7 @@ SafetensorsFile safetensors_parse(const uint8_t* data, size_t size, const std::s
     for (const auto& d : *sh_it) {
       if (!d.is_number_unsigned()) fail(name, ": tensor '", key, "': shape entries must be non-negative integers");
       uint64_t dv = d.get<uint64_t>();
+      if (dv > (1ull << 40)) fail(name, ": tensor '", key, "' has a dimension of ", dv);
       if (__builtin_mul_overflow(nelem, dv, &nelem) || nelem > (1ull << 42)) {
         fail(name, ": tensor '", key, "' has an absurd element count");
       }
@@ -146,40 +146,12 @@ void safetensors_write(const std::string& path, const std::vector<SafetensorsEnt
   std::string hs = h.dump();
   while ((hs.size() + 8) % 8 != 0) hs += ' ';  // align the data section to 8 bytes
   size_t total = 8 + hs.size() + off;
-  std::string tmp = cat(path, ".tmp.", ::getpid());
-  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(tmp, ": cannot create: ", std::strerror(errno));
-  if (::ftruncate(fd, static_cast<off_t>(total)) != 0) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(tmp, ": cannot size to ", total, " bytes");
-  }
-  void* map = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(tmp, ": cannot map for writing: ", std::strerror(errno));
-  }
-  auto* p = static_cast<uint8_t*>(map);
-  uint64_t n = hs.size();
-  std::memcpy(p, &n, 8);
-  std::memcpy(p + 8, hs.data(), hs.size());
-  try {
+  write_file_mapped(path, total, [&](uint8_t* p) {
+    uint64_t n = hs.size();
+    std::memcpy(p, &n, 8);
+    std::memcpy(p + 8, hs.data(), hs.size());
     for (size_t i = 0; i < entries.size(); ++i) fill(i, p + 8 + hs.size() + offs[i]);
-  } catch (...) {
-    munmap(map, total);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  bool ok = msync(map, total, MS_SYNC) == 0;
-  munmap(map, total);
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    fail(path, ": cannot write: ", std::strerror(e));
-  }
+  });
 }
 
 }  // namespace cc

@@ -67,7 +67,7 @@ KVCache Transformer::make_cache(int64_t n_slots, DType type) const {
   if (type != DType::F32 && type != DType::F16 && type != DType::BF16) {
     fail("KV cache type must be f32, f16 or bf16, not ", dtype_name(type));
   }
-  if (n_slots <= 0) fail("KV cache size must be positive, got ", n_slots);
+  if (n_slots <= 0 || n_slots > (int64_t{1} << 24)) fail("KV cache size must be in 1..16777216 tokens, got ", n_slots);
   const ModelConfig& c = model_.config;
   KVCache kv;
   kv.type = type;
@@ -92,6 +92,7 @@ std::vector<float> Transformer::forward(std::span<const int32_t> tokens, std::sp
   }
   if (n == 0) return {};
   if (n_attend < 0 || n_attend > kv.n_slots) fail("forward: attention span ", n_attend, " exceeds the cache of ", kv.n_slots);
+  std::vector<bool> used(static_cast<size_t>(kv.n_slots), false);
   for (int64_t i = 0; i < n; ++i) {
     if (tokens[i] < 0 || tokens[i] >= c.n_vocab) {
       fail("token id ", tokens[i], " is out of range for a vocabulary of ", c.n_vocab);
@@ -99,6 +100,11 @@ std::vector<float> Transformer::forward(std::span<const int32_t> tokens, std::sp
     if (slot[i] < 0 || slot[i] >= kv.n_slots) {
       fail("KV cache slot ", slot[i], " is outside the cache of ", kv.n_slots, " slots (context full?)");
     }
+    if (slot[i] >= n_attend) {
+      fail("forward: row ", i, " writes slot ", slot[i], " outside the attention span ", n_attend, " (it could not see itself)");
+    }
+    if (used[static_cast<size_t>(slot[i])]) fail("forward: two rows of one call write slot ", slot[i]);
+    used[static_cast<size_t>(slot[i])] = true;
     if (pos[i] < 0) fail("negative position ", pos[i]);
   }
   for (int64_t r : logit_rows) {

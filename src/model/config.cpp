@@ -57,8 +57,13 @@ void ModelConfig::validate(const std::string& source) const {
     fail(source, ": head count ", n_head, " is not a multiple of the KV head count ", n_head_kv);
   }
   if (head_dim % 2 != 0) fail(source, ": head dimension ", head_dim, " must be even for RoPE");
-  if (!(rms_eps > 0) || !(rope_theta > 0)) fail(source, ": rms epsilon and rope theta must be positive");
-  if (rope_scaling.type != RopeScalingType::None && !(rope_scaling.factor > 0)) {
+  if (!(rms_eps > 0) || !(rope_theta > 0) || !std::isfinite(rms_eps) || !std::isfinite(rope_theta)) {
+    fail(source, ": rms epsilon (", rms_eps, ") and rope theta (", rope_theta, ") must be positive and finite");
+  }
+  for (float f : rope_freqs) {
+    if (!(f > 0) || !std::isfinite(f)) fail(source, ": rope frequency factor ", f, " must be positive and finite");
+  }
+  if (rope_scaling.type != RopeScalingType::None && !(rope_scaling.factor > 0 && std::isfinite(rope_scaling.factor))) {
     fail(source, ": rope scaling factor must be positive");
   }
   if (rope_scaling.type == RopeScalingType::Llama3 &&

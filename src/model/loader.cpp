@@ -62,7 +62,7 @@ Model load_gguf(const std::string& path) {
     c.rope_scaling.type = RopeScalingType::Linear;
     c.rope_scaling.factor = static_cast<float>(kv.get_float(a + "rope.scaling.factor", 1.0));
   } else if (scaling != "none") {
-    fail(path, ": rope scaling type '", scaling, "' is not supported (none, linear, llama3)");
+    fail(path, ": rope scaling type '", scaling, "' is not supported (none, linear; llama3 comes as a rope_freqs tensor)");
   }
   for (const auto& ti : g->tensors) {
     m.add_tensor({ti.name, ti.type, ti.shape, ti.data, ti.nbytes});
@@ -200,7 +200,8 @@ Model load_hf(const std::string& dir) {
   std::vector<std::string> files;
   const fs::path index = fs::path(dir) / "model.safetensors.index.json";
   std::map<std::string, std::string> weight_map;  // tensor -> shard file
-  if (fs::exists(index)) {
+  std::error_code ec;
+  if (fs::exists(index, ec)) {
     json j;
     try {
       j = json::parse(read_text_file(index.string()));
@@ -219,7 +220,7 @@ Model load_hf(const std::string& dir) {
       weight_map[it.key()] = f;
       if (uniq.insert(f).second) files.push_back(f);
     }
-  } else if (fs::exists(fs::path(dir) / "model.safetensors")) {
+  } else if (fs::exists(fs::path(dir) / "model.safetensors", ec)) {
     files.push_back("model.safetensors");
   } else {
     fail(dir, ": no model.safetensors or model.safetensors.index.json");
@@ -272,7 +273,8 @@ Model load_llama2c(const std::string& path, const LoadOptions& opts) {
   if (tok.empty()) {
     const fs::path d = fs::path(path).parent_path();
     for (const std::string& cand : std::vector<std::string>{"tokenizer.bin", cat("tok", h.vocab_size, ".bin")}) {
-      if (fs::exists(d / cand)) {
+      std::error_code ec;
+      if (fs::exists(d / cand, ec)) {
         tok = (d / cand).string();
         break;
       }
@@ -309,6 +311,7 @@ Model load_model(const std::string& path, const LoadOptions& opts) {
     }
   }
   validate_model(m);
+  pad_tokenizer(m.tokenizer, m.config.n_vocab);
   return m;
 }
 

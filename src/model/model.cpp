@@ -81,6 +81,15 @@ static std::string shape_str(const std::vector<int64_t>& s) {
   return o + "]";
 }
 
+void pad_tokenizer(TokenizerSpec& t, int64_t n_vocab) {
+  const bool scores = !t.scores.empty();
+  while (static_cast<int64_t>(t.tokens.size()) < n_vocab) {
+    t.tokens.push_back(cat("[PAD", t.tokens.size(), "]"));
+    if (!t.types.empty()) t.types.push_back(TokenType::Unused);
+    if (scores) t.scores.push_back(0.0f);
+  }
+}
+
 void validate_model(const Model& m) {
   m.config.validate(m.path);
   std::map<std::string, bool> seen;

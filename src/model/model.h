@@ -72,6 +72,11 @@ class Model {
 // presence, shape and type against the config. Throws cc::Error naming the file and problem.
 Model load_model(const std::string& path, const LoadOptions& opts = {});
 
+// Pads the tokenizer with "[PAD<id>]" tokens of type Unused up to n_vocab entries, as
+// llama.cpp's converter does: every embedding row then has a token (llama.cpp requires it, and
+// a sampled id always decodes).
+void pad_tokenizer(TokenizerSpec& t, int64_t n_vocab);
+
 // Validation shared by all loaders (exposed for tests): every expected tensor present with the
 // expected shape, no unknown tensors, vocabulary size consistent with the tokenizer.
 void validate_model(const Model& m);

@@ -193,13 +193,15 @@ TokenizerSpec default_tokenizer(int64_t n_vocab) {
   return t;
 }
 
-void write_model(const ModelConfig& config, const TokenizerSpec& tok, const TensorValues& values,
+void write_model(const ModelConfig& config, const TokenizerSpec& tokenizer, const TensorValues& values,
                  const std::string& out, const WriteOptions& opts) {
   config.validate("model writer");
-  if (static_cast<int64_t>(tok.tokens.size()) > config.n_vocab) {
-    fail("model writer: tokenizer has ", tok.tokens.size(), " tokens but the config's vocabulary is ",
+  if (static_cast<int64_t>(tokenizer.tokens.size()) > config.n_vocab) {
+    fail("model writer: tokenizer has ", tokenizer.tokens.size(), " tokens but the config's vocabulary is ",
          config.n_vocab);
   }
+  TokenizerSpec tok = tokenizer;
+  pad_tokenizer(tok, config.n_vocab);
   std::vector<TensorSpec> specs = expected_tensors(config);
   std::vector<float> freqs = config.rope_freq_factors();
   const std::string name = opts.name.empty() ? config.name : opts.name;
@@ -306,7 +308,7 @@ void write_model(const ModelConfig& config, const TokenizerSpec& tok, const Tens
   } else {
     cj["rope_scaling"] = nullptr;
   }
-  std::string cs = cj.dump(2) + "\n";
+  std::string cs = cj.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   write_file_atomic((fs::path(out) / "config.json").string(), cs.data(), cs.size());
 
   static const std::pair<const char*, const char*> layer_map[] = {

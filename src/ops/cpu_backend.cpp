@@ -140,17 +140,20 @@ class CpuBackend final : public Backend {
       const int64_t n_tiles = (rows + tile - 1) / tile;
       const size_t rb = dtype_row_bytes(w.type, cols);
       const auto* wb = static_cast<const uint8_t*>(w.data);
+      // Per-thread scratch allocated before the region: nothing in a parallel region allocates.
+      std::vector<std::vector<float>> scratch(static_cast<size_t>(threads_),
+                                              std::vector<float>(static_cast<size_t>(tile * cols)));
 #pragma omp parallel num_threads(threads_)
       {
-        std::vector<float> scratch(static_cast<size_t>(tile * cols));
+        float* sc = scratch[static_cast<size_t>(omp_get_thread_num())].data();
 #pragma omp for schedule(dynamic)
         for (int64_t t = 0; t < n_tiles; ++t) {
           const int64_t r0 = t * tile, nr = std::min(tile, rows - r0);
           for (int64_t r = 0; r < nr; ++r) {
-            simd::kernels().to_f32(w.type, wb + (r0 + r) * rb, scratch.data() + r * cols, cols);
+            simd::kernels().to_f32(w.type, wb + (r0 + r) * rb, sc + r * cols, cols);
           }
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(nr),
-                      static_cast<int>(cols), 1.0f, xs, static_cast<int>(cols), scratch.data(),
+                      static_cast<int>(cols), 1.0f, xs, static_cast<int>(cols), sc,
                       static_cast<int>(cols), 0.0f, ys + r0, static_cast<int>(rows));
         }
       }
@@ -165,9 +168,10 @@ class CpuBackend final : public Backend {
   void rope(DeviceBuffer& x, int64_t n, int64_t n_heads, std::span<const int64_t> pos, const RopeParams& p) override {
     const int64_t hd = p.head_dim, half = hd / 2;
     float* xs = cb(x).f();
+    CC_ASSERT(half <= 512);
 #pragma omp parallel for num_threads(threads_) if (n > 4)
     for (int64_t i = 0; i < n; ++i) {
-      std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
+      float c[512], s[512];
       for (int64_t j = 0; j < half; ++j) {
         const float a = static_cast<float>(pos[static_cast<size_t>(i)]) * p.inv_freq[static_cast<size_t>(j)];
         c[j] = std::cos(a);
@@ -208,9 +212,12 @@ class CpuBackend final : public Backend {
     const uint8_t* kb = cb(kc).data();
     const uint8_t* vb = cb(vc).data();
     const auto& K = simd::kernels();
+    std::vector<std::vector<float>> scratch(static_cast<size_t>(threads_),
+                                            std::vector<float>(static_cast<size_t>(n_slots + hd)));
 #pragma omp parallel num_threads(threads_)
     {
-      std::vector<float> scores(static_cast<size_t>(n_slots)), row(static_cast<size_t>(hd));
+      float* scores = scratch[static_cast<size_t>(omp_get_thread_num())].data();
+      float* row = scores + n_slots;
 #pragma omp for schedule(dynamic)
       for (int64_t ih = 0; ih < n * n_heads; ++ih) {
         const int64_t i = ih / n_heads, h = ih % n_heads, kvh = h / group;
@@ -228,8 +235,8 @@ class CpuBackend final : public Backend {
           if (t == DType::F32) {
             kr = reinterpret_cast<const float*>(kb + s * rb) + kvh * hd;
           } else {
-            K.to_f32(t, kb + s * rb + dtype_row_bytes(t, kvh * hd), row.data(), hd);
-            kr = row.data();
+            K.to_f32(t, kb + s * rb + dtype_row_bytes(t, kvh * hd), row, hd);
+            kr = row;
           }
           scores[s] = K.dot(qv, kr, hd) * scale;
           m = std::max(m, scores[s]);
@@ -245,8 +252,8 @@ class CpuBackend final : public Backend {
           if (t == DType::F32) {
             vr = reinterpret_cast<const float*>(vb + s * rb) + kvh * hd;
           } else {
-            K.to_f32(t, vb + s * rb + dtype_row_bytes(t, kvh * hd), row.data(), hd);
-            vr = row.data();
+            K.to_f32(t, vb + s * rb + dtype_row_bytes(t, kvh * hd), row, hd);
+            vr = row;
           }
           K.axpy(w, vr, o, hd);
         }

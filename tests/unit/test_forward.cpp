@@ -85,6 +85,7 @@ class ReferenceLogits : public ::testing::TestWithParam<std::string> {};
 TEST_P(ReferenceLogits, MatchNumpyFloat64) {
   if (!std::filesystem::exists("/usr/bin/python3") ||
       std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+    if (std::getenv("CI")) FAIL() << "CI must have /usr/bin/python3 with numpy (scripts/setup.sh installs it)";
     GTEST_SKIP() << "/usr/bin/python3 with numpy (Debian python3-numpy) is needed for the reference";
   }
   const std::string path = make(GetParam(), DType::F32);
@@ -93,7 +94,10 @@ TEST_P(ReferenceLogits, MatchNumpyFloat64) {
   KVCache kv = e.tf->make_cache(64, DType::F32);
   std::vector<float> got = e.tf->eval(toks, kv, true);
   std::string list;
-  for (size_t i = 0; i < toks.size(); ++i) list += (i ? "," : "") + std::to_string(toks[i]);
+  for (size_t i = 0; i < toks.size(); ++i) {
+    if (i) list += ',';
+    list += std::to_string(toks[i]);
+  }
   const std::string out = test::temp_dir() + "/ref.bin";
   const std::string cmd = "/usr/bin/python3 tests/reference/forward_ref.py " + path + " --tokens " + list +
                           " --out " + out;

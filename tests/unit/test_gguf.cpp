@@ -1,4 +1,5 @@
 // GGUF reader/writer: round trip of every metadata type, and every kind of bad file.
+#include <algorithm>
 #include <cstring>
 
 #include "formats/gguf.h"
@@ -276,6 +277,40 @@ TEST(GgufBad, DuplicateKeyAndTensor) {
   std::string path = test::temp_dir() + "/d.gguf";
   w.add_tensor("x", DType::F32, {4});
   EXPECT_THAT(test::error_of([&] { w.add_tensor("x", DType::F32, {4}); }), HasSubstr("duplicate tensor name 'x'"));
+}
+
+TEST(GgufBad, ReaderRejectsDuplicateKeysAndTensors) {
+  Metadata m;
+  m.set("ka", MetaValue::of_u32(1));
+  m.set("kb", MetaValue::of_u32(2));
+  GGUFWriter w(m);
+  w.add_tensor("ta", DType::F32, {4});
+  w.add_tensor("tb", DType::F32, {4});
+  std::string path = test::temp_dir() + "/dup.gguf";
+  w.write(path, [](size_t, uint8_t* d) { std::memset(d, 0, 16); });
+  auto f = test::read_bytes(path);
+  auto patch = [&](const std::string& from, const std::string& to) {
+    auto g = f;
+    auto it = std::search(g.begin(), g.end(), from.begin(), from.end());
+    EXPECT_NE(it, g.end());
+    std::copy(to.begin(), to.end(), it);
+    return g;
+  };
+  auto k = patch("kb", "ka");
+  EXPECT_THAT(test::error_of([&] { gguf_parse(k.data(), k.size(), "d.gguf"); }), HasSubstr("duplicate metadata key 'ka'"));
+  auto t = patch("tb", "ta");
+  EXPECT_THAT(test::error_of([&] { gguf_parse(t.data(), t.size(), "d.gguf"); }), HasSubstr("duplicate tensor name 'ta'"));
+}
+
+TEST(GgufBad, HugeTotalOfArrayElementsIsRefused) {
+  Metadata m;
+  std::vector<int32_t> big(5u << 20);  // two arrays of 5M: over the 8M-element budget
+  m.set("a1", MetaValue::of_i32s(big));
+  m.set("a2", MetaValue::of_i32s(big));
+  GGUFWriter w(m);
+  std::string path = test::temp_dir() + "/big.gguf";
+  w.write(path, [](size_t, uint8_t*) {});
+  EXPECT_THAT(test::error_of([&] { gguf_read(path); }), HasSubstr("array elements in total"));
 }
 
 TEST(GgufBad, BadAlignmentValue) {

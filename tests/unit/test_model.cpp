@@ -1,6 +1,7 @@
 // Model writer + loaders: round trips in every format and type, and bad model files.
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <fstream>
 
 #include "formats/gguf.h"
@@ -122,6 +123,47 @@ TEST(Writer, Q4KMixUsesQ6KWhereLlamaCppDoes) {
   // ffn_down has 4864 = 19 x 256 columns: real K-quants.
   EXPECT_EQ(type_of("blk.0.ffn_down.weight"), DType::Q6_K);
   EXPECT_EQ(type_of("blk.4.ffn_down.weight"), DType::Q4_K);
+}
+
+// Rows of 256 columns, so K-quants are really used (tiny presets fall back to Q4_0/Q8_0).
+TEST(Writer, KQuantModelsStoreKQuantsAndRoundTrip) {
+  ModelConfig c = config_preset("tiny-llama");
+  c.n_vocab = 300, c.n_embd = 256, c.n_head = 4, c.head_dim = 64, c.n_head_kv = 2, c.n_ff = 512;
+  for (bool mix : {false, true}) {
+    for (DType t : {DType::Q4_K, DType::Q6_K}) {
+      if (mix && t == DType::Q6_K) continue;
+      WriteOptions w;
+      w.dtype = t;
+      w.q4_k_m = mix;
+      std::string out = test::temp_dir() + "/k.gguf";
+      write_model(c, default_tokenizer(c.n_vocab), random_values(3), out, w);
+      Model m = load_model(out);
+      std::map<DType, int> seen;
+      for (const auto& s : expected_tensors(c)) {
+        const Tensor& tt = m.tensor(s.name);
+        seen[tt.type]++;
+        EXPECT_EQ(tt.type, writer_tensor_type(s, c, w)) << s.name;
+        EXPECT_EQ(tt.to_f32(), expected_values(s, tt.type, 3)) << s.name;
+      }
+      if (mix) {
+        EXPECT_GT(seen[DType::Q4_K], 0);
+        EXPECT_GT(seen[DType::Q6_K], 0);
+      } else {
+        EXPECT_GT(seen[t], 0) << dtype_name(t) << " was requested but never stored";
+      }
+    }
+  }
+}
+
+TEST(Writer, TokenizerIsPaddedToTheVocabulary) {
+  ModelConfig c = config_preset("tiny-qwen2");
+  c.n_vocab = 400;
+  std::string out = test::temp_dir() + "/p.gguf";
+  write_model(c, default_tokenizer(300), random_values(1), out, WriteOptions{});
+  Model m = load_model(out);
+  ASSERT_EQ(m.tokenizer.tokens.size(), 400u);
+  EXPECT_EQ(m.tokenizer.tokens[350], "[PAD350]");
+  EXPECT_EQ(m.tokenizer.types[350], TokenType::Unused);
 }
 
 TEST(Writer, SameSeedSameBytesOtherSeedOtherBytes) {

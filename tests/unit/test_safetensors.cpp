@@ -9,8 +9,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Builds a file from a header JSON string and `data_bytes` bytes of data.
-std::vector<uint8_t> make_file(const std::string& header, size_t data_bytes) {
+// Builds a file from a header JSON string (space-padded so the data section is 8-byte aligned,
+// as the format requires, unless pad is false) and `data_bytes` bytes of data.
+std::vector<uint8_t> make_file(std::string header, size_t data_bytes, bool pad = true) {
+  while (pad && header.size() % 8 != 0) header += ' ';
   std::vector<uint8_t> f(8 + header.size() + data_bytes, 0x5A);
   uint64_t n = header.size();
   std::memcpy(f.data(), &n, 8);
@@ -89,6 +91,16 @@ TEST(SafetensorsBad, OverlappingTensors) {
       R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
       16);
   EXPECT_THAT(parse_error(f), HasSubstr("overlap"));
+}
+
+TEST(SafetensorsBad, MisalignedDataSection) {
+  auto f = make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4, false);
+  EXPECT_THAT(parse_error(f), HasSubstr("data section starts at byte 62, not a multiple of 8"));
+}
+
+TEST(SafetensorsBad, AbsurdDimension) {
+  auto f = make_file(R"({"a":{"dtype":"F32","shape":[0, 99999999999999],"data_offsets":[0,0]}})", 0);
+  EXPECT_THAT(parse_error(f), HasSubstr("has a dimension of 99999999999999"));
 }
 
 TEST(SafetensorsBad, MalformedEntries) {
