@@ -9,6 +9,7 @@
 #include "simd/kernels.h"
 #include "base/error.h"
 #include <algorithm>
+#include <cpuid.h>
 
 namespace cc::simd {
 
@@ -67,8 +68,12 @@ float dot_row(DType t, const void* row, const float* x, int64_t n) {
 
 const KernelTable kGeneric{"generic", dot, axpy, scale, rmsnorm, swiglu, softmax, to_f32, from_f32, dot_row};
 
+bool cpu_has_f16c() {  // CPUID.1:ECX bit 29 (not every compiler's __builtin_cpu_supports knows it)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
 bool cpu_has_avx2() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 }
 bool cpu_has_avx512() {
   return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

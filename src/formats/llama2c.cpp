@@ -71,7 +71,8 @@ Llama2cFile llama2c_parse(const uint8_t* data, size_t size, const std::string& n
     c.shared_classifier = c.vocab_size > 0;
     if (c.vocab_size < 0) {
       const int64_t v = -static_cast<int64_t>(c.vocab_size);  // INT32_MIN must not overflow
-      c.vocab_size = v > (1 << 22) ? 0 : static_cast<int32_t>(v);  // 0 is rejected below
+      if (v > (1 << 22)) fail(name, ": llama2.c header: vocab_size = ", c.vocab_size, " is invalid");
+      c.vocab_size = static_cast<int32_t>(v);
     }
   }
   check_config(c, name);

@@ -8,6 +8,7 @@
 #include "formats/gguf.h"
 #include "formats/llama2c.h"
 #include "formats/safetensors.h"
+#include "model/hf_names.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer_io.h"
 
@@ -25,7 +26,6 @@ Model load_gguf(const std::string& path) {
   Model m;
   m.path = path;
   m.format = ModelFormat::GGUF;
-  m.gguf_meta = g->meta;
   const Metadata& kv = g->meta;
   const std::string arch = kv.get_str("general.architecture");
   ModelConfig& c = m.config;
@@ -84,41 +84,6 @@ Model load_gguf(const std::string& path) {
 
 // ---------------------------------------------------------------------------------------------
 // Hugging Face folder
-
-std::string hf_to_canonical(const std::string& n) {
-  static const std::pair<const char*, const char*> layer_map[] = {
-      {"input_layernorm.weight", "attn_norm.weight"},
-      {"self_attn.q_proj.weight", "attn_q.weight"},
-      {"self_attn.k_proj.weight", "attn_k.weight"},
-      {"self_attn.v_proj.weight", "attn_v.weight"},
-      {"self_attn.q_proj.bias", "attn_q.bias"},
-      {"self_attn.k_proj.bias", "attn_k.bias"},
-      {"self_attn.v_proj.bias", "attn_v.bias"},
-      {"self_attn.o_proj.weight", "attn_output.weight"},
-      {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},
-      {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"},
-  };
-  if (n == "model.embed_tokens.weight") return "token_embd.weight";
-  if (n == "model.norm.weight") return "output_norm.weight";
-  if (n == "lm_head.weight") return "output.weight";
-  const std::string pre = "model.layers.";
-  if (n.rfind(pre, 0) == 0) {
-    size_t dot = n.find('.', pre.size());
-    if (dot != std::string::npos) {
-      std::string idx = n.substr(pre.size(), dot - pre.size());
-      std::string rest = n.substr(dot + 1);
-      bool digits = !idx.empty() && idx.size() < 6 && idx.find_first_not_of("0123456789") == std::string::npos;
-      if (digits) {
-        for (const auto& [h, g] : layer_map) {
-          if (rest == h) return "blk." + idx + "." + g;
-        }
-      }
-    }
-  }
-  return n;  // unknown: kept, and reported by validation
-}
 
 template <typename T>
 T json_get(const nlohmann::json& j, const char* key, const std::string& src) {

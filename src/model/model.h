@@ -46,7 +46,6 @@ class Model {
   TokenizerSpec tokenizer;
   ModelFormat format = ModelFormat::GGUF;
   std::string path;
-  Metadata gguf_meta;  // the GGUF key/values (GGUF models only)
 
   const Tensor& tensor(const std::string& name) const;  // throws naming the model and tensor
   const Tensor* find(const std::string& name) const;

@@ -9,6 +9,7 @@
 #include "simd/convert.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "model/hf_names.h"
 #include "tokenizer/tokenizer_io.h"
 
 namespace cc {
@@ -233,33 +234,29 @@ void write_model(const ModelConfig& config, const TokenizerSpec& tokenizer, cons
     }
     tokenizer_to_gguf(tok, md);
 
+    // One list of tensors in file order: the RoPE factors (Llama-3 scaling) first, then the
+    // weights, each with its storage type and the function that produces its f32 values.
+    struct Entry {
+      TensorSpec spec;
+      DType type;
+    };
+    std::vector<Entry> entries;
+    if (!freqs.empty()) entries.push_back({{"rope_freqs.weight", {config.head_dim / 2}, true}, DType::F32});
+    for (const auto& s : specs) entries.push_back({s, writer_tensor_type(s, config, opts)});
     GGUFWriter w(md);
-    std::vector<DType> types;
-    if (!freqs.empty()) {
-      w.add_tensor("rope_freqs.weight", DType::F32, {config.head_dim / 2});
-      types.push_back(DType::F32);
-    }
-    for (const auto& s : specs) {
-      types.push_back(writer_tensor_type(s, config, opts));
-      w.add_tensor(s.name, types.back(), s.shape);
-    }
+    for (const auto& e : entries) w.add_tensor(e.spec.name, e.type, e.spec.shape);
     std::vector<float> buf;
     w.write(out, [&](size_t i, uint8_t* dst) {
-      if (!freqs.empty()) {
-        if (i == 0) {
-          std::memcpy(dst, freqs.data(), freqs.size() * 4);
-          return;
-        }
-        --i;
+      const Entry& e = entries[i];
+      buf.resize(static_cast<size_t>(numel(e.spec.shape)));
+      if (e.spec.name == "rope_freqs.weight") {
+        buf = freqs;
+      } else {
+        values(e.spec, buf.data());
       }
-      const TensorSpec& s = specs[i];
-      buf.resize(static_cast<size_t>(numel(s.shape)));
-      values(s, buf.data());
-      const int64_t cols = s.shape.back(), rows = numel(s.shape) / cols;
-      const size_t rb = dtype_row_bytes(types[i + (freqs.empty() ? 0 : 1)], cols);
-      for (int64_t r = 0; r < rows; ++r) {
-        quantize_row(types[i + (freqs.empty() ? 0 : 1)], buf.data() + r * cols, dst + r * rb, cols);
-      }
+      const int64_t cols = e.spec.shape.back(), rows = numel(e.spec.shape) / cols;
+      const size_t rb = dtype_row_bytes(e.type, cols);
+      for (int64_t r = 0; r < rows; ++r) quantize_row(e.type, buf.data() + r * cols, dst + r * rb, cols);
     });
     return;
   }
@@ -311,28 +308,8 @@ void write_model(const ModelConfig& config, const TokenizerSpec& tokenizer, cons
   std::string cs = cj.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   write_file_atomic((fs::path(out) / "config.json").string(), cs.data(), cs.size());
 
-  static const std::pair<const char*, const char*> layer_map[] = {
-      {"attn_norm.weight", "input_layernorm.weight"}, {"attn_q.weight", "self_attn.q_proj.weight"},
-      {"attn_k.weight", "self_attn.k_proj.weight"},   {"attn_v.weight", "self_attn.v_proj.weight"},
-      {"attn_q.bias", "self_attn.q_proj.bias"},       {"attn_k.bias", "self_attn.k_proj.bias"},
-      {"attn_v.bias", "self_attn.v_proj.bias"},       {"attn_output.weight", "self_attn.o_proj.weight"},
-      {"ffn_norm.weight", "post_attention_layernorm.weight"}, {"ffn_gate.weight", "mlp.gate_proj.weight"},
-      {"ffn_up.weight", "mlp.up_proj.weight"},        {"ffn_down.weight", "mlp.down_proj.weight"},
-  };
-  auto hf_name = [&](const std::string& n) -> std::string {
-    if (n == "token_embd.weight") return "model.embed_tokens.weight";
-    if (n == "output_norm.weight") return "model.norm.weight";
-    if (n == "output.weight") return "lm_head.weight";
-    size_t dot = n.find('.', 4);
-    std::string idx = n.substr(4, dot - 4), rest = n.substr(dot + 1);
-    for (const auto& [g, h] : layer_map) {
-      if (rest == g) return "model.layers." + idx + "." + h;
-    }
-    CC_ASSERT(false && "unmapped tensor name");
-    return n;
-  };
   std::vector<SafetensorsEntry> entries;
-  for (const auto& s : specs) entries.push_back({hf_name(s.name), writer_tensor_type(s, config, opts), s.shape});
+  for (const auto& s : specs) entries.push_back({canonical_to_hf(s.name), writer_tensor_type(s, config, opts), s.shape});
   std::vector<float> buf;
   safetensors_write((fs::path(out) / "model.safetensors").string(), entries, {{"format", "pt"}},
                     [&](size_t i, uint8_t* dst) {

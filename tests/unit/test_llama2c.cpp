@@ -1,4 +1,5 @@
 // llama2.c checkpoints: the real stories260K file and malformed ones.
+#include <climits>
 #include <cstring>
 
 #include "formats/llama2c.h"
@@ -70,6 +71,15 @@ TEST(Llama2cBad, InvalidHeader) {
   std::memcpy(v2.data() + 4, &version, 4);
   EXPECT_THAT(test::error_of([&] { llama2c_parse(v2.data(), v2.size(), "q.bin"); }),
               HasSubstr("llama2.c export version 2 is not supported"));
+}
+
+// Found by fuzz_llama2c (before the fix, negating INT32_MIN was undefined behaviour).
+TEST(Llama2cBad, MostNegativeVocabSize) {
+  auto f = synthetic_v0(10);
+  int32_t v = INT32_MIN;
+  std::memcpy(f.data() + 20, &v, 4);
+  EXPECT_THAT(test::error_of([&] { llama2c_parse(f.data(), f.size(), "s.bin"); }),
+              HasSubstr("vocab_size = -2147483648 is invalid"));
 }
 
 TEST(Llama2c, Stories260KLoads) {
