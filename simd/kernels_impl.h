@@ -1,6 +1,7 @@
 // xsimd kernel bodies, templated on the xsimd architecture A and on a converter C that holds
 // the ISA's half/bfloat16 conversions (xsimd 8.1 has none). Included only by the per-ISA
 // translation units (kernels_avx2.cpp, kernels_avx512.cpp), each compiled with its own flags.
+// C also provides dot_q8_0 / dot_q4_0(row, x, n_blocks): ggml block rows dotted with f32 x.
 #pragma once
 #include <xsimd/xsimd.hpp>
 
@@ -121,26 +122,8 @@ struct XKernels {
           s += dot(tmp, x + i, len);
         }
         return s;
-      case DType::Q8_0:
-        for (int64_t b = 0; b < n / 32; ++b, p += 34) {
-          uint16_t dh;
-          std::memcpy(&dh, p, 2);
-          const auto* q = reinterpret_cast<const int8_t*>(p + 2);
-          for (int j = 0; j < 32; ++j) tmp[j] = static_cast<float>(q[j]);
-          s += fp16_to_f32(dh) * dot(tmp, x + 32 * b, 32);
-        }
-        return s;
-      case DType::Q4_0:
-        for (int64_t b = 0; b < n / 32; ++b, p += 18) {
-          uint16_t dh;
-          std::memcpy(&dh, p, 2);
-          for (int j = 0; j < 16; ++j) {
-            tmp[j] = static_cast<float>((p[2 + j] & 0xF) - 8);
-            tmp[j + 16] = static_cast<float>((p[2 + j] >> 4) - 8);
-          }
-          s += fp16_to_f32(dh) * dot(tmp, x + 32 * b, 32);
-        }
-        return s;
+      case DType::Q8_0: return C::dot_q8_0(p, x, n / 32);
+      case DType::Q4_0: return C::dot_q4_0(p, x, n / 32);
       default: {  // K-quants: decode one 256-element super-block at a time
         const size_t bb = dtype_info(t).block_bytes;
         for (int64_t b = 0; b < n / 256; ++b) {

@@ -113,8 +113,11 @@ INSTANTIATE_TEST_SUITE_P(Presets, ReferenceLogits, ::testing::Values("tiny-llama
                          [](const auto& i) { return i.param.substr(5); });
 
 TEST(Forward, PrefillThenDecodeEqualsOnePrefill) {
-  for (const char* preset : {"tiny-llama", "tiny-qwen2"}) {
-    Engine e(make(preset, DType::F32));
+  // Quantized weights too: decode rows go through dot_row, prefill through dequantize + sgemm.
+  for (auto [preset, type] : {std::pair{"tiny-llama", DType::F32}, std::pair{"tiny-qwen2", DType::F32},
+                              std::pair{"tiny-qwen2", DType::Q8_0}, std::pair{"tiny-llama", DType::Q4_0},
+                              std::pair{"tiny-qwen2", DType::BF16}}) {
+    Engine e(make(preset, type));
     const auto toks = random_tokens(24, 320, 3);
     KVCache kv1 = e.tf->make_cache(32, DType::F32);
     std::vector<float> all = e.tf->eval(toks, kv1, true);
@@ -127,7 +130,7 @@ TEST(Forward, PrefillThenDecodeEqualsOnePrefill) {
       inc.insert(inc.end(), r.begin(), r.end());
     }
     ASSERT_EQ(inc.size(), toks.size() * V);
-    EXPECT_LE(nse(inc, all), 1e-10) << preset;
+    EXPECT_LE(nse(inc, all), 1e-10) << preset << " " << dtype_name(type);
   }
 }
 
