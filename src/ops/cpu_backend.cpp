@@ -200,64 +200,96 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // Blocked attention with an online softmax (flash-attention style). One task = one KV head
+  // x a block of QB query rows: the block's G = n_heads / n_kv_heads query heads share every K
+  // and V row, so each cache block of KB slots is converted to f32 once per task and used by
+  // QB * G queries through two small sgemms (S = Q K^T, acc += P V).
   void attention(const DeviceBuffer& q, const DeviceBuffer& kc, const DeviceBuffer& vc, DType t,
                  std::span<const int64_t> qpos, std::span<const int64_t> slot_pos, DeviceBuffer& out, int64_t n,
                  int64_t n_heads, int64_t n_kv_heads, int64_t hd) override {
-    const int64_t kv_dim = n_kv_heads * hd, group = n_heads / n_kv_heads;
+    constexpr int64_t QB = 32, KB = 64;
+    const int64_t kv_dim = n_kv_heads * hd, G = n_heads / n_kv_heads, R = QB * G;
     const int64_t n_slots = static_cast<int64_t>(slot_pos.size());
-    const size_t rb = dtype_row_bytes(t, kv_dim);
+    const size_t rb = dtype_row_bytes(t, kv_dim), hb = dtype_row_bytes(t, hd);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     const float* qs = cb(q).f();
     float* os = cb(out).f();
     const uint8_t* kb = cb(kc).data();
     const uint8_t* vb = cb(vc).data();
     const auto& K = simd::kernels();
-    std::vector<std::vector<float>> scratch(static_cast<size_t>(threads_),
-                                            std::vector<float>(static_cast<size_t>(n_slots + hd)));
+    const int64_t n_qblocks = (n + QB - 1) / QB, n_tasks = n_qblocks * n_kv_heads;
+    // Per-thread scratch: Q [R, hd], K/V block [KB, hd] each, S [R, KB], m, l [R], acc [R, hd].
+    const size_t per = static_cast<size_t>(R * hd + 2 * KB * hd + R * KB + 2 * R + R * hd);
+    std::vector<float> scratch(per * static_cast<size_t>(threads_));
 #pragma omp parallel num_threads(threads_)
     {
-      float* scores = scratch[static_cast<size_t>(omp_get_thread_num())].data();
-      float* row = scores + n_slots;
+      float* Qm = scratch.data() + per * static_cast<size_t>(omp_get_thread_num());
+      float* Kf = Qm + R * hd;
+      float* Vf = Kf + KB * hd;
+      float* S = Vf + KB * hd;
+      float* m = S + R * KB;
+      float* l = m + R;
+      float* acc = l + R;
 #pragma omp for schedule(dynamic)
-      for (int64_t ih = 0; ih < n * n_heads; ++ih) {
-        const int64_t i = ih / n_heads, h = ih % n_heads, kvh = h / group;
-        const float* qv = qs + (i * n_heads + h) * hd;
-        float* o = os + (i * n_heads + h) * hd;
-        const int64_t limit = qpos[static_cast<size_t>(i)];
-        float m = -INFINITY;
-        for (int64_t s = 0; s < n_slots; ++s) {
-          const int64_t p = slot_pos[static_cast<size_t>(s)];
-          if (p < 0 || p > limit) {
-            scores[s] = -INFINITY;
-            continue;
-          }
-          const float* kr;
-          if (t == DType::F32) {
-            kr = reinterpret_cast<const float*>(kb + s * rb) + kvh * hd;
-          } else {
-            K.to_f32(t, kb + s * rb + dtype_row_bytes(t, kvh * hd), row, hd);
-            kr = row;
-          }
-          scores[s] = K.dot(qv, kr, hd) * scale;
-          m = std::max(m, scores[s]);
+      for (int64_t task = 0; task < n_tasks; ++task) {
+        const int64_t g = task % n_kv_heads, i0 = (task / n_kv_heads) * QB, qn = std::min(QB, n - i0);
+        const int64_t rows = qn * G;  // query vector r = (row i0 + r / G, head g * G + r % G)
+        int64_t max_pos = -1;
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t i = i0 + r / G, h = g * G + r % G;
+          const float* src = qs + (i * n_heads + h) * hd;
+          for (int64_t d = 0; d < hd; ++d) Qm[r * hd + d] = src[d] * scale;
+          max_pos = std::max(max_pos, qpos[static_cast<size_t>(i)]);
         }
-        std::fill(o, o + hd, 0.0f);
-        if (m == -INFINITY) continue;  // no visible key (cannot happen for a row that sees itself)
-        float sum = 0;
-        for (int64_t s = 0; s < n_slots; ++s) {
-          if (scores[s] == -INFINITY) continue;
-          const float w = std::exp(scores[s] - m);
-          sum += w;
-          const float* vr;
-          if (t == DType::F32) {
-            vr = reinterpret_cast<const float*>(vb + s * rb) + kvh * hd;
-          } else {
-            K.to_f32(t, vb + s * rb + dtype_row_bytes(t, kvh * hd), row, hd);
-            vr = row;
+        std::fill(m, m + rows, -INFINITY);
+        std::fill(l, l + rows, 0.0f);
+        std::fill(acc, acc + rows * hd, 0.0f);
+        for (int64_t s0 = 0; s0 < n_slots; s0 += KB) {
+          const int64_t sn = std::min(KB, n_slots - s0);
+          bool any = false;
+          for (int64_t s = 0; s < sn; ++s) {
+            const int64_t p = slot_pos[static_cast<size_t>(s0 + s)];
+            any |= p >= 0 && p <= max_pos;
           }
-          K.axpy(w, vr, o, hd);
+          if (!any) continue;  // fully masked block (e.g. the causal future): skip its work
+          for (int64_t s = 0; s < sn; ++s) {
+            K.to_f32(t, kb + (s0 + s) * rb + g * hb, Kf + s * hd, hd);
+            K.to_f32(t, vb + (s0 + s) * rb + g * hb, Vf + s * hd, hd);
+          }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(sn),
+                      static_cast<int>(hd), 1.0f, Qm, static_cast<int>(hd), Kf, static_cast<int>(hd), 0.0f, S,
+                      static_cast<int>(KB));
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t limit = qpos[static_cast<size_t>(i0 + r / G)];
+            float* sr = S + r * KB;
+            float bm = -INFINITY;
+            for (int64_t s = 0; s < sn; ++s) {
+              const int64_t p = slot_pos[static_cast<size_t>(s0 + s)];
+              if (p < 0 || p > limit) sr[s] = -INFINITY;
+              bm = std::max(bm, sr[s]);
+            }
+            if (bm == -INFINITY) {
+              std::fill(sr, sr + sn, 0.0f);
+              continue;
+            }
+            const float nm = std::max(m[r], bm);
+            const float corr = std::exp(m[r] - nm);  // 0 when m[r] was -inf
+            float sum = 0;
+            for (int64_t s = 0; s < sn; ++s) sum += (sr[s] = sr[s] == -INFINITY ? 0.0f : std::exp(sr[s] - nm));
+            l[r] = l[r] * corr + sum;
+            m[r] = nm;
+            if (corr != 1.0f) K.scale(acc + r * hd, corr, hd);
+          }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(hd),
+                      static_cast<int>(sn), 1.0f, S, static_cast<int>(KB), Vf, static_cast<int>(hd), 1.0f, acc,
+                      static_cast<int>(hd));
         }
-        K.scale(o, 1.0f / sum, hd);
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t i = i0 + r / G, h = g * G + r % G;
+          float* o = os + (i * n_heads + h) * hd;
+          const float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;  // no visible key: zero output
+          for (int64_t d = 0; d < hd; ++d) o[d] = acc[r * hd + d] * inv;
+        }
       }
     }
   }
