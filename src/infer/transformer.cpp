@@ -110,6 +110,42 @@ std::vector<float> Transformer::forward(std::span<const int32_t> tokens, std::sp
   for (int64_t r : logit_rows) {
     if (r < 0 || r >= n) fail("forward: logits requested for row ", r, " of ", n);
   }
+  // Every row's slot takes its position now, before any micro-batch runs: a slot written by a
+  // later micro-batch then holds a position beyond every earlier row's and stays masked.
+  for (int64_t i = 0; i < n; ++i) kv.slot_pos[static_cast<size_t>(slot[i])] = pos[i];
+  // Rows in increasing position order can run in micro-batches: a row only sees positions
+  // <= its own, which earlier micro-batches have already written, layer by layer.
+  bool increasing = true;
+  for (int64_t i = 1; i < n; ++i) increasing &= pos[i] > pos[i - 1];
+  if (n > kUbatch && increasing) {
+    std::vector<float> logits(logit_rows.size() * static_cast<size_t>(c.n_vocab));
+    for (int64_t b0 = 0; b0 < n; b0 += kUbatch) {
+      const int64_t bn = std::min(kUbatch, n - b0);
+      std::vector<int64_t> rows;
+      std::vector<size_t> where;  // index into logit_rows of each requested row in this batch
+      for (size_t k = 0; k < logit_rows.size(); ++k) {
+        if (logit_rows[k] >= b0 && logit_rows[k] < b0 + bn) {
+          rows.push_back(logit_rows[k] - b0);
+          where.push_back(k);
+        }
+      }
+      std::vector<float> part = forward_batch(tokens.subspan(b0, bn), pos.subspan(b0, bn), slot.subspan(b0, bn), kv,
+                                              n_attend, rows);
+      for (size_t k = 0; k < where.size(); ++k) {
+        std::copy_n(part.begin() + static_cast<int64_t>(k) * c.n_vocab, c.n_vocab,
+                    logits.begin() + static_cast<int64_t>(where[k]) * c.n_vocab);
+      }
+    }
+    return logits;
+  }
+  return forward_batch(tokens, pos, slot, kv, n_attend, logit_rows);
+}
+
+std::vector<float> Transformer::forward_batch(std::span<const int32_t> tokens, std::span<const int64_t> pos,
+                                              std::span<const int64_t> slot, KVCache& kv, int64_t n_attend,
+                                              std::span<const int64_t> logit_rows) {
+  const ModelConfig& c = model_.config;
+  const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t D = c.n_embd, H = c.n_head, KV = c.n_head_kv, hd = c.head_dim, F = c.n_ff;
   const int64_t qd = H * hd, kvd = KV * hd;
   auto buf = [&](int64_t elems) { return be_.alloc(static_cast<size_t>(elems) * 4); };
@@ -117,7 +153,6 @@ std::vector<float> Transformer::forward(std::span<const int32_t> tokens, std::sp
        g = buf(n * F), u = buf(n * F);
 
   be_.get_rows(*embd_, tokens, *x);
-  for (int64_t i = 0; i < n; ++i) kv.slot_pos[static_cast<size_t>(slot[i])] = pos[i];
   std::span<const int64_t> slot_pos(kv.slot_pos.data(), static_cast<size_t>(n_attend));
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const Layer& L = layers_[static_cast<size_t>(l)];

@@ -50,6 +50,11 @@ class Transformer {
   std::vector<float> eval(std::span<const int32_t> tokens, KVCache& kv, bool all_logits = false);
 
  private:
+  // Rows per micro-batch: activations stay O(kUbatch x n_ff) however long the prompt.
+  static constexpr int64_t kUbatch = 512;
+  std::vector<float> forward_batch(std::span<const int32_t> tokens, std::span<const int64_t> pos,
+                                   std::span<const int64_t> slot, KVCache& kv, int64_t n_attend,
+                                   std::span<const int64_t> logit_rows);
   struct Layer {
     std::unique_ptr<DeviceWeight> attn_norm, wq, wk, wv, bq, bk, bv, wo, ffn_norm, gate, up, down;
   };

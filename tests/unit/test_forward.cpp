@@ -134,6 +134,25 @@ TEST(Forward, PrefillThenDecodeEqualsOnePrefill) {
   }
 }
 
+TEST(Forward, MicroBatchesEqualOneBatch) {
+  // 1,100 rows run as micro-batches of 512 inside forward(); the same rows given as shuffled
+  // slots in one call (not increasing, so one batch) must agree.
+  Engine e(make("tiny-qwen2", DType::F32));
+  const int n = 1100;
+  const auto toks = random_tokens(n, 320, 12);
+  std::vector<int64_t> pos(n), rows = {0, 511, 512, 700, n - 1};
+  std::iota(pos.begin(), pos.end(), 0);
+  KVCache a = e.tf->make_cache(n, DType::F32);
+  auto la = e.tf->forward(toks, pos, pos, a, n, rows);
+  // Same rows, reversed order: positions decrease, so forward() runs them as one batch.
+  std::vector<int32_t> rt(toks.rbegin(), toks.rend());
+  std::vector<int64_t> rp(pos.rbegin(), pos.rend()), rr;
+  for (int64_t r : rows) rr.push_back(n - 1 - r);
+  KVCache b = e.tf->make_cache(n, DType::F32);
+  auto lb = e.tf->forward(rt, rp, rp, b, n, rr);
+  EXPECT_LE(nse(la, lb), 1e-10);
+}
+
 TEST(Forward, Q8_0LogitsCloseToF32) {
   // Same seed, weights stored in Q8_0 vs F32. Tolerance: NSE <= 1e-3 of the logits.
   Engine f32(make("tiny-qwen2", DType::F32, 8));
