@@ -80,6 +80,19 @@ class GgufVocab : public ::testing::TestWithParam<const char*> {
   Vectors vectors_;
 };
 
+// The special-token ids, flags and chat template of two specs agree.
+void expect_same_special_fields(const TokenizerSpec& r, const TokenizerSpec& e) {
+  EXPECT_EQ(r.bos_id, e.bos_id);
+  EXPECT_EQ(r.eos_id, e.eos_id);
+  EXPECT_EQ(r.unk_id, e.unk_id);
+  EXPECT_EQ(r.pad_id, e.pad_id);
+  EXPECT_EQ(r.eot_ids, e.eot_ids);
+  EXPECT_EQ(r.add_bos, e.add_bos);
+  EXPECT_EQ(r.add_eos, e.add_eos);
+  EXPECT_EQ(r.add_space_prefix, e.add_space_prefix);
+  EXPECT_EQ(r.chat_template, e.chat_template);
+}
+
 TEST_P(GgufVocab, EncodesReferenceIdsAndDecodesBack) {
   ASSERT_EQ(vectors_.inputs.size(), vectors_.expected.size()) << path_;
   ASSERT_GT(vectors_.inputs.size(), 40u);
@@ -102,15 +115,7 @@ TEST_P(GgufVocab, GgufMetadataRoundTrip) {
   EXPECT_EQ(r.scores, spec_.scores);
   EXPECT_EQ(r.types, spec_.types);
   EXPECT_EQ(r.merges, spec_.merges);
-  EXPECT_EQ(r.bos_id, spec_.bos_id);
-  EXPECT_EQ(r.eos_id, spec_.eos_id);
-  EXPECT_EQ(r.unk_id, spec_.unk_id);
-  EXPECT_EQ(r.pad_id, spec_.pad_id);
-  EXPECT_EQ(r.eot_ids, spec_.eot_ids);
-  EXPECT_EQ(r.add_bos, spec_.add_bos);
-  EXPECT_EQ(r.add_eos, spec_.add_eos);
-  EXPECT_EQ(r.add_space_prefix, spec_.add_space_prefix);
-  EXPECT_EQ(r.chat_template, spec_.chat_template);
+  expect_same_special_fields(r, spec_);
 }
 
 TEST_P(GgufVocab, HfRoundTripEncodesTheSame) {
@@ -123,15 +128,7 @@ TEST_P(GgufVocab, HfRoundTripEncodesTheSame) {
   if (spec_.kind == TokenizerKind::BPE) {
     EXPECT_EQ(r.merges, spec_.merges);
   }
-  EXPECT_EQ(r.bos_id, spec_.bos_id);
-  EXPECT_EQ(r.eos_id, spec_.eos_id);
-  EXPECT_EQ(r.unk_id, spec_.unk_id);
-  EXPECT_EQ(r.pad_id, spec_.pad_id);
-  EXPECT_EQ(r.eot_ids, spec_.eot_ids);
-  EXPECT_EQ(r.add_bos, spec_.add_bos);
-  EXPECT_EQ(r.add_eos, spec_.add_eos);
-  EXPECT_EQ(r.add_space_prefix, spec_.add_space_prefix);
-  EXPECT_EQ(r.chat_template, spec_.chat_template);
+  expect_same_special_fields(r, spec_);
   const Tokenizer a(spec_), b(r);
   std::vector<std::string> texts = vectors_.inputs;
   texts.push_back(kSample);
