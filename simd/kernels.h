@@ -33,6 +33,15 @@ struct KernelTable {
 // named by CACHECLIP_ISA (generic, avx2, avx512). Throws cc::Error (on first use only) when
 // CACHECLIP_ISA names an unknown ISA or one this CPU cannot run.
 const KernelTable& kernels();
+// Matrix product for bf16 weights with AVX512-BF16 (vdpbf16ps), or nullptr when the CPU or
+// CACHECLIP_ISA (anything but avx512) rules it out. y[i*ldy + j] = sum_k x[i,k] w[j,k], with x
+// [n, K] and w [m, K] bf16. The activations must be rounded to bf16 first (f32_to_bf16).
+struct Bf16Gemm {
+  void (*gemm)(const uint16_t* x, int64_t n, const uint16_t* w, int64_t m, int64_t K, float* y, int64_t ldy);
+  void (*f32_to_bf16)(const float* src, uint16_t* dst, int64_t n);
+};
+const Bf16Gemm* bf16_gemm();
+
 // The portable reference implementation (always available; the oracle for tests).
 const KernelTable& generic_kernels();
 // Every table compiled in that this CPU can run, generic first.

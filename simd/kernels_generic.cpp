@@ -87,6 +87,17 @@ const KernelTable& avx512_kernels();  // kernels_avx512.cpp
 
 const KernelTable& generic_kernels() { return kGeneric; }
 
+void gemm_bf16_avx512(const uint16_t* x, int64_t n, const uint16_t* w, int64_t m, int64_t K, float* y, int64_t ldy);
+void f32_to_bf16_avx512(const float* s, uint16_t* d, int64_t n);
+bool cpu_has_avx512_bf16();
+
+const Bf16Gemm* bf16_gemm() {
+  static const Bf16Gemm table{gemm_bf16_avx512, f32_to_bf16_avx512};
+  static const Bf16Gemm* chosen =
+      (std::string(kernels().isa) == "avx512" && cpu_has_avx512_bf16()) ? &table : nullptr;
+  return chosen;
+}
+
 std::vector<const KernelTable*> runnable_kernels() {
   std::vector<const KernelTable*> out = {&kGeneric};
   if (cpu_has_avx2()) out.push_back(&avx2_kernels());

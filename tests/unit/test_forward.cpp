@@ -11,6 +11,7 @@
 #include "infer/transformer.h"
 #include "model/model.h"
 #include "model/writer.h"
+#include "simd/kernels.h"
 #include "tokenizer/tokenizer.h"
 #include "test_util.h"
 
@@ -130,7 +131,12 @@ TEST(Forward, PrefillThenDecodeEqualsOnePrefill) {
       inc.insert(inc.end(), r.begin(), r.end());
     }
     ASSERT_EQ(inc.size(), toks.size() * V);
-    EXPECT_LE(nse(inc, all), 1e-10) << preset << " " << dtype_name(type);
+    // On CPUs with AVX512-BF16, prefill with BF16 or block-quantized weights rounds activations
+    // and decoded weights to bf16 (as llama.cpp does for bf16); decode keeps f32 activations.
+    // Allow that rounding (~2^-9 relative per element) there; exact agreement otherwise.
+    const bool bf16_route = simd::bf16_gemm() != nullptr && (type == DType::BF16 || dtype_is_quantized(type));
+    const double tol = bf16_route ? 1e-4 : 1e-10;
+    EXPECT_LE(nse(inc, all), tol) << preset << " " << dtype_name(type);
   }
 }
 

@@ -111,6 +111,34 @@ TEST_P(Kernels, DotRowEveryWeightType) {
 INSTANTIATE_TEST_SUITE_P(Isas, Kernels, ::testing::ValuesIn(runnable_kernels()),
                          [](const auto& info) { return std::string(info.param->isa); });
 
+TEST(Bf16Gemm, MatchesDoublePrecisionOnEdgeShapes) {
+  const Bf16Gemm* g = bf16_gemm();
+  if (!g) GTEST_SKIP() << "this CPU (or CACHECLIP_ISA) has no AVX512-BF16";
+  for (int64_t K : {2, 30, 32, 34, 62, 64, 898}) {
+    for (int64_t n : {1, 3, 4, 5, 9}) {
+      for (int64_t m : {1, 2, 4, 7, 13}) {
+        auto xf = randv(n * K, 7), wf = randv(m * K, 8);
+        std::vector<uint16_t> x(static_cast<size_t>(n * K)), w(static_cast<size_t>(m * K));
+        g->f32_to_bf16(xf.data(), x.data(), n * K);
+        for (int64_t i = 0; i < n * K; ++i) ASSERT_EQ(x[i], f32_to_bf16(xf[i])) << "rounding differs at " << i;
+        for (int64_t i = 0; i < m * K; ++i) w[i] = f32_to_bf16(wf[i]);
+        const int64_t ldy = m + 3;
+        std::vector<float> y(static_cast<size_t>(n * ldy), -1.0f), ref(y.size(), -1.0f);
+        g->gemm(x.data(), n, w.data(), m, K, y.data(), ldy);
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t j = 0; j < m; ++j) {
+            double s = 0;
+            for (int64_t k = 0; k < K; ++k) s += static_cast<double>(bf16_to_f32(x[i * K + k])) * bf16_to_f32(w[j * K + k]);
+            ref[i * ldy + j] = static_cast<float>(s);
+          }
+        }
+        EXPECT_LE(nse(y.data(), ref.data(), static_cast<int64_t>(y.size())), 1e-12)
+            << "n=" << n << " m=" << m << " K=" << K << " (padding columns must stay untouched too)";
+      }
+    }
+  }
+}
+
 TEST(KernelDispatch, BestIsaIsChosenAndAllAreListed) {
   const auto all = runnable_kernels();
   ASSERT_FALSE(all.empty());
