@@ -78,14 +78,12 @@ Runner add_generate(CLI::App& app) {
     Sampler sampler(o->s);
     StopMatcher stop(o->stops);
 
-    const std::string base = tok.decode(ids, true);
-    if (echo) std::fputs(base.c_str(), stdout);
+    if (echo) std::fputs(tok.decode(ids, true).c_str(), stdout);
     std::fflush(stdout);
     auto t0 = Clock::now();
     std::vector<float> logits = tf.eval(ids, kv);
     const double prompt_ms = ms_since(t0);
     std::vector<int32_t> all = ids;
-    size_t printed = base.size();
     int64_t generated = 0;
     auto t1 = Clock::now();
     for (int64_t i = 0; i < o->n; ++i) {
@@ -93,12 +91,16 @@ Runner add_generate(CLI::App& app) {
       if (tok.is_eog(next)) break;
       all.push_back(next);
       ++generated;
-      // Decode the whole sequence so SentencePiece spaces and multi-byte characters come out
-      // exactly as a one-shot decode would; print what is new.
-      std::string full = tok.decode(all, true);
-      if (full.size() > printed) {
-        std::string out = stop.feed(std::string_view(full).substr(printed));
-        printed = full.size();
+      // The new text = decode(window + next) minus decode(window), over a window of the last
+      // tokens: SentencePiece's leading-space rule and multi-byte characters come out as in a
+      // one-shot decode (the window starts at the sequence start while it is short), and each
+      // step costs O(1) instead of re-decoding everything.
+      const size_t w0 = all.size() > 8 ? all.size() - 8 : 0;
+      const std::span<const int32_t> win(all.data() + w0, all.size() - w0);
+      const std::string before = tok.decode(win.first(win.size() - 1), true);
+      const std::string after = tok.decode(win, true);
+      if (after.size() > before.size()) {
+        std::string out = stop.feed(std::string_view(after).substr(before.size()));
         std::fputs(out.c_str(), stdout);
         std::fflush(stdout);
         if (stop.stopped()) break;

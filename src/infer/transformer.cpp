@@ -1,6 +1,7 @@
 #include "infer/transformer.h"
 
 #include <cmath>
+#include <numeric>
 
 #include "base/error.h"
 
@@ -192,10 +193,10 @@ std::vector<float> Transformer::eval(std::span<const int32_t> tokens, KVCache& k
     fail("context full: ", kv.n_used, " + ", n, " tokens exceed the KV cache of ", kv.n_slots, " slots");
   }
   std::vector<int64_t> pos(static_cast<size_t>(n)), rows;
-  for (int64_t i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = kv.n_used + i;
+  std::iota(pos.begin(), pos.end(), kv.n_used);
   if (all_logits) {
-    rows = pos;
-    for (auto& r : rows) r -= kv.n_used;
+    rows.resize(static_cast<size_t>(n));
+    std::iota(rows.begin(), rows.end(), 0);
   } else if (n > 0) {
     rows = {n - 1};
   }

@@ -128,23 +128,23 @@ class CpuBackend final : public Backend {
       // AVX512-BF16 route (twice the fp32 FMA rate): activations rounded to bf16 once per call;
       // BF16 weights used in place, block-quantized ones decoded a 64-row tile at a time and
       // rounded to bf16 (<= 2^-9 relative, far below their own quantization error).
-      std::vector<uint16_t> xb(static_cast<size_t>(n * cols));
+      uint16_t* xb = grow(xb_ws_, static_cast<size_t>(n * cols));
       const int64_t chunk = 4096;
 #pragma omp parallel for num_threads(threads_)
       for (int64_t c = 0; c < (n * cols + chunk - 1) / chunk; ++c) {
-        bg->f32_to_bf16(xs + c * chunk, xb.data() + c * chunk, std::min(chunk, n * cols - c * chunk));
+        bg->f32_to_bf16(xs + c * chunk, xb + c * chunk, std::min(chunk, n * cols - c * chunk));
       }
       const int64_t tile = 64, n_tiles = (rows + tile - 1) / tile;
       const bool in_place = w.type == DType::BF16;
       const size_t rb = dtype_row_bytes(w.type, cols);
       const auto* wb = static_cast<const uint8_t*>(w.data);
-      std::vector<float> fscratch(in_place ? 0 : static_cast<size_t>(threads_ * tile * cols));
-      std::vector<uint16_t> bscratch(in_place ? 0 : static_cast<size_t>(threads_ * tile * cols));
+      float* fscratch = in_place ? nullptr : grow(f_ws_, static_cast<size_t>(threads_ * tile * cols));
+      uint16_t* bscratch = in_place ? nullptr : grow(b_ws_, static_cast<size_t>(threads_ * tile * cols));
 #pragma omp parallel num_threads(threads_)
       {
         const size_t me = static_cast<size_t>(omp_get_thread_num());
-        float* ft = in_place ? nullptr : fscratch.data() + me * tile * cols;
-        uint16_t* bt = in_place ? nullptr : bscratch.data() + me * tile * cols;
+        float* ft = in_place ? nullptr : fscratch + me * tile * cols;
+        uint16_t* bt = in_place ? nullptr : bscratch + me * tile * cols;
 #pragma omp for schedule(dynamic)
         for (int64_t t = 0; t < n_tiles; ++t) {
           const int64_t r0 = t * tile, nr = std::min(tile, rows - r0);
@@ -156,7 +156,7 @@ class CpuBackend final : public Backend {
             bg->f32_to_bf16(ft, bt, nr * cols);
             wt = bt;
           }
-          bg->gemm(xb.data(), n, wt, nr, cols, ys + r0, rows);
+          bg->gemm(xb, n, wt, nr, cols, ys + r0, rows);
         }
       }
     } else if (w.type == DType::F32) {
@@ -176,12 +176,11 @@ class CpuBackend final : public Backend {
       const int64_t n_tiles = (rows + tile - 1) / tile;
       const size_t rb = dtype_row_bytes(w.type, cols);
       const auto* wb = static_cast<const uint8_t*>(w.data);
-      // Per-thread scratch allocated before the region: nothing in a parallel region allocates.
-      std::vector<std::vector<float>> scratch(static_cast<size_t>(threads_),
-                                              std::vector<float>(static_cast<size_t>(tile * cols)));
+      // Per-thread scratch taken before the region: nothing in a parallel region allocates.
+      float* scratch = grow(f_ws_, static_cast<size_t>(threads_ * tile * cols));
 #pragma omp parallel num_threads(threads_)
       {
-        float* sc = scratch[static_cast<size_t>(omp_get_thread_num())].data();
+        float* sc = scratch + static_cast<size_t>(omp_get_thread_num()) * tile * cols;
 #pragma omp for schedule(dynamic)
         for (int64_t t = 0; t < n_tiles; ++t) {
           const int64_t r0 = t * tile, nr = std::min(tile, rows - r0);
@@ -256,10 +255,10 @@ class CpuBackend final : public Backend {
     const int64_t n_qblocks = (n + QB - 1) / QB, n_tasks = n_qblocks * n_kv_heads;
     // Per-thread scratch: Q [R, hd], K/V block [KB, hd] each, S [R, KB], m, l [R], acc [R, hd].
     const size_t per = static_cast<size_t>(R * hd + 2 * KB * hd + R * KB + 2 * R + R * hd);
-    std::vector<float> scratch(per * static_cast<size_t>(threads_));
+    float* scratch = grow(attn_ws_, per * static_cast<size_t>(threads_));
 #pragma omp parallel num_threads(threads_)
     {
-      float* Qm = scratch.data() + per * static_cast<size_t>(omp_get_thread_num());
+      float* Qm = scratch + per * static_cast<size_t>(omp_get_thread_num());
       float* Kf = Qm + R * hd;
       float* Vf = Kf + KB * hd;
       float* S = Vf + KB * hd;
@@ -346,7 +345,17 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // Reusable scratch: grows to the largest request and is never zero-filled again, so a
+  // prefill does not allocate and clear megabytes in every matmul and attention call. A
+  // backend instance is used by one host thread at a time.
+  template <typename T>
+  static T* grow(std::vector<T>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
+  }
   int threads_;
+  std::vector<float> f_ws_, attn_ws_;
+  std::vector<uint16_t> xb_ws_, b_ws_;
 };
 
 }  // namespace
