@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "simd/kquants_impl.h"
 
 namespace cc {
 
@@ -78,17 +79,6 @@ inline uint16_t rd16(const uint8_t* p) {
 }
 inline void wr16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 
-// Q4_K 6-bit scale/min unpacking (ggml get_scale_min_k4).
-inline void scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
-  if (j < 4) {
-    *d = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
 void dequant_q4_0(const uint8_t* b, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, b += 18, y += 32) {
     float d = fp16_to_f32(rd16(b));
@@ -105,53 +95,6 @@ void dequant_q8_0(const uint8_t* b, float* y, int64_t nb) {
     float d = fp16_to_f32(rd16(b));
     const auto* qs = reinterpret_cast<const int8_t*>(b + 2);
     for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(qs[j]) * d;
-  }
-}
-
-void dequant_q4_k(const uint8_t* b, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, b += 144) {
-    float d = fp16_to_f32(rd16(b));
-    float dmin = fp16_to_f32(rd16(b + 2));
-    const uint8_t* scales = b + 4;
-    const uint8_t* q = b + 16;
-    int is = 0;
-    for (int j = 0; j < 256; j += 64) {
-      uint8_t sc, m;
-      scale_min_k4(is, scales, &sc, &m);
-      float d1 = d * sc, m1 = dmin * m;
-      scale_min_k4(is + 1, scales, &sc, &m);
-      float d2 = d * sc, m2 = dmin * m;
-      for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
-      for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
-      q += 32;
-      is += 2;
-    }
-  }
-}
-
-void dequant_q6_k(const uint8_t* b, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, b += 210) {
-    const uint8_t* ql = b;
-    const uint8_t* qh = b + 128;
-    const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
-    float d = fp16_to_f32(rd16(b + 208));
-    for (int n = 0; n < 256; n += 128) {
-      for (int l = 0; l < 32; ++l) {
-        int is = l / 16;
-        int q1 = static_cast<int>((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        int q2 = static_cast<int>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        int q3 = static_cast<int>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        int q4 = static_cast<int>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        y[l] = d * sc[is + 0] * q1;
-        y[l + 32] = d * sc[is + 2] * q2;
-        y[l + 64] = d * sc[is + 4] * q3;
-        y[l + 96] = d * sc[is + 6] * q4;
-      }
-      y += 128;
-      ql += 64;
-      qh += 32;
-      sc += 8;
-    }
   }
 }
 
@@ -226,7 +169,7 @@ void quant_q4_k(const float* x, uint8_t* b, int64_t nb) {
     uint8_t L[256];
     for (int j = 0; j < 8; ++j) {
       uint8_t s, m;
-      scale_min_k4(j, sc, &s, &m);
+      kq::scale_min_k4(j, sc, &s, &m);
       float dd = d * s, dm = dmin * m;
       for (int l = 0; l < 32; ++l) {
         int q = dd > 0 ? static_cast<int>(std::lround((x[32 * j + l] + dm) / dd)) : 0;
@@ -311,8 +254,8 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       break;
     case DType::Q4_0: dequant_q4_0(s, dst, nb); break;
     case DType::Q8_0: dequant_q8_0(s, dst, nb); break;
-    case DType::Q4_K: dequant_q4_k(s, dst, nb); break;
-    case DType::Q6_K: dequant_q6_k(s, dst, nb); break;
+    case DType::Q4_K: kq::dequant_q4_k(s, dst, nb); break;
+    case DType::Q6_K: kq::dequant_q6_k(s, dst, nb); break;
   }
 }
 

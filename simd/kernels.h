@@ -27,6 +27,15 @@ struct KernelTable {
   // sum_i row[i] * x[i] for a weight row of type t (n a multiple of its block size):
   // the matrix-vector kernel of decode, reading the row once in its stored format.
   float (*dot_row)(DType t, const void* row, const float* x, int64_t n);
+  // RoPE on one row of n_heads heads of hd dims, in place: pair (a, b) of head h is rotated by
+  // the angle whose cosine and sine are cs[j], sn[j] (j < hd / 2). Pairs are (j, j + hd/2) when
+  // neox, (2j, 2j+1) otherwise. Passing -sn rotates back (R(-p) = R(p)^-1).
+  void (*rope)(float* x, int64_t n_heads, int64_t hd, const float* cs, const float* sn, bool neox);
+  // One step of an online softmax over a block of n scores (-inf = masked): with the running
+  // max m and sum l of the row so far, sets s[i] = exp(s[i] - m') (0 where masked), l = l * c +
+  // sum(s), m = m', and returns the factor c = exp(m - m') by which earlier partial outputs must
+  // be scaled (1 when the block is fully masked, and then s is all zeros).
+  float (*softmax_step)(float* s, int64_t n, float* m, float* l);
 };
 
 // The table in use. Chosen once, on first use, as the best ISA this CPU runs, or the one

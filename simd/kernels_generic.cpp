@@ -66,7 +66,37 @@ float dot_row(DType t, const void* row, const float* x, int64_t n) {
   return static_cast<float>(s);
 }
 
-const KernelTable kGeneric{"generic", dot, axpy, scale, rmsnorm, swiglu, softmax, to_f32, from_f32, dot_row};
+void rope(float* x, int64_t n_heads, int64_t hd, const float* cs, const float* sn, bool neox) {
+  const int64_t half = hd / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * hd;
+    for (int64_t j = 0; j < half; ++j) {
+      const int64_t a = neox ? j : 2 * j, b = neox ? j + half : 2 * j + 1;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * cs[j] - x1 * sn[j];
+      v[b] = x0 * sn[j] + x1 * cs[j];
+    }
+  }
+}
+
+float softmax_step(float* s, int64_t n, float* m, float* l) {
+  float bm = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) bm = s[i] > bm ? s[i] : bm;
+  if (bm == -INFINITY) {
+    for (int64_t i = 0; i < n; ++i) s[i] = 0.0f;
+    return 1.0f;
+  }
+  const float nm = *m > bm ? *m : bm;
+  const float corr = std::exp(*m - nm);
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += (s[i] = s[i] == -INFINITY ? 0.0f : std::exp(s[i] - nm));
+  *l = *l * corr + sum;
+  *m = nm;
+  return corr;
+}
+
+const KernelTable kGeneric{"generic", dot,     axpy,    scale, rmsnorm, swiglu, softmax,
+                           to_f32,    from_f32, dot_row, rope,  softmax_step};
 
 bool cpu_has_f16c() {  // CPUID.1:ECX bit 29 (not every compiler's __builtin_cpu_supports knows it)
   unsigned a = 0, b = 0, c = 0, d = 0;

@@ -11,6 +11,7 @@
 
 #include "simd/convert.h"
 #include "simd/kernels.h"
+#include "simd/kquants_impl.h"
 
 namespace cc::simd {
 
@@ -124,10 +125,12 @@ struct XKernels {
         return s;
       case DType::Q8_0: return C::dot_q8_0(p, x, n / 32);
       case DType::Q4_0: return C::dot_q4_0(p, x, n / 32);
-      default: {  // K-quants: decode one 256-element super-block at a time
+      default: {  // K-quants: decode one 256-element super-block at a time, with this ISA's code
         const size_t bb = dtype_info(t).block_bytes;
         for (int64_t b = 0; b < n / 256; ++b) {
-          dequantize_row(t, p + b * bb, tmp, 256);
+          if (t == DType::Q4_K) kq::dequant_q4_k(p + b * bb, tmp, 1);
+          else if (t == DType::Q6_K) kq::dequant_q6_k(p + b * bb, tmp, 1);
+          else dequantize_row(t, p + b * bb, tmp, 256);
           s += dot(tmp, x + 256 * b, 256);
         }
         return s;
@@ -135,8 +138,82 @@ struct XKernels {
     }
   }
 
+  static void rope(float* x, int64_t n_heads, int64_t hd, const float* cs, const float* sn, bool neox) {
+    const int64_t half = hd / 2;
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + h * hd;
+      if (neox) {  // halves are contiguous: straight vector loads
+        int64_t j = 0;
+        for (; j + W <= half; j += W) {
+          const B x0 = B::load_unaligned(v + j), x1 = B::load_unaligned(v + half + j);
+          const B c = B::load_unaligned(cs + j), s = B::load_unaligned(sn + j);
+          xsimd::fms(x0, c, x1 * s).store_unaligned(v + j);
+          xsimd::fma(x0, s, x1 * c).store_unaligned(v + half + j);
+        }
+        for (; j < half; ++j) {
+          const float x0 = v[j], x1 = v[half + j];
+          v[j] = x0 * cs[j] - x1 * sn[j];
+          v[half + j] = x0 * sn[j] + x1 * cs[j];
+        }
+      } else {  // interleaved pairs: gather W pairs into even/odd lanes, rotate, scatter back
+        alignas(64) float ev[64], od[64];
+        int64_t j = 0;
+        for (; j + W <= half; j += W) {
+          for (int64_t t = 0; t < W; ++t) {
+            ev[t] = v[2 * (j + t)];
+            od[t] = v[2 * (j + t) + 1];
+          }
+          const B x0 = B::load_aligned(ev), x1 = B::load_aligned(od);
+          const B c = B::load_unaligned(cs + j), s = B::load_unaligned(sn + j);
+          xsimd::fms(x0, c, x1 * s).store_aligned(ev);
+          xsimd::fma(x0, s, x1 * c).store_aligned(od);
+          for (int64_t t = 0; t < W; ++t) {
+            v[2 * (j + t)] = ev[t];
+            v[2 * (j + t) + 1] = od[t];
+          }
+        }
+        for (; j < half; ++j) {
+          const float x0 = v[2 * j], x1 = v[2 * j + 1];
+          v[2 * j] = x0 * cs[j] - x1 * sn[j];
+          v[2 * j + 1] = x0 * sn[j] + x1 * cs[j];
+        }
+      }
+    }
+  }
+
+  static float softmax_step(float* s, int64_t n, float* m, float* l) {
+    B vm(-INFINITY);
+    int64_t i = 0;
+    for (; i + W <= n; i += W) vm = xsimd::max(vm, B::load_unaligned(s + i));
+    alignas(64) float lanes[64];
+    vm.store_aligned(lanes);
+    float bm = -INFINITY;
+    for (int64_t k = 0; k < W; ++k) bm = std::max(bm, lanes[k]);
+    for (; i < n; ++i) bm = std::max(bm, s[i]);
+    if (bm == -INFINITY) {
+      std::fill(s, s + n, 0.0f);
+      return 1.0f;
+    }
+    const float nm = std::max(*m, bm);
+    const float corr = std::exp(*m - nm);  // 0 when *m was -inf
+    const B bnm(nm), ninf(-INFINITY), zero(0.f);
+    B vs(0.f);
+    i = 0;
+    for (; i + W <= n; i += W) {
+      const B x = B::load_unaligned(s + i);
+      const B e = xsimd::select(x == ninf, zero, xsimd::exp(x - bnm));
+      e.store_unaligned(s + i);
+      vs += e;
+    }
+    float sum = xsimd::hadd(vs);
+    for (; i < n; ++i) sum += (s[i] = s[i] == -INFINITY ? 0.0f : std::exp(s[i] - nm));
+    *l = *l * corr + sum;
+    *m = nm;
+    return corr;
+  }
+
   static KernelTable table(const char* name) {
-    return KernelTable{name, dot, axpy, scale, rmsnorm, swiglu, softmax, to_f32, from_f32, dot_row};
+    return KernelTable{name, dot, axpy, scale, rmsnorm, swiglu, softmax, to_f32, from_f32, dot_row, rope, softmax_step};
   }
 };
 

@@ -82,10 +82,13 @@ class Backend {
                         const DeviceBuffer& v, std::span<const int64_t> slot, int64_t kv_dim) = 0;
   // out[i] = softmax(q_i . K^T / sqrt(hd), masked) . V over cache slots [0, n_slots) whose
   // position slot_pos[s] <= qpos[i] (exact causal mask by global position). GQA: query head h
-  // uses KV head h / (n_heads / n_kv_heads).
+  // uses KV head h / (n_heads / n_kv_heads). scale replaces 1/sqrt(hd) when non-zero; lse, when
+  // given ([n, n_heads] f32), receives each query's log-sum-exp of its scaled logits (-inf when
+  // it sees no key), so partial attentions over disjoint key sets can be merged (APE).
   virtual void attention(const DeviceBuffer& q, const DeviceBuffer& k_cache, const DeviceBuffer& v_cache,
                          DType cache_type, std::span<const int64_t> qpos, std::span<const int64_t> slot_pos,
-                         DeviceBuffer& out, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim) = 0;
+                         DeviceBuffer& out, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                         float scale = 0.0f, DeviceBuffer* lse = nullptr) = 0;
   // y = silu(g) * u, count elements; y may be g.
   virtual void swiglu(const DeviceBuffer& g, const DeviceBuffer& u, DeviceBuffer& y, int64_t count) = 0;
   // y += x, count elements.

@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "ops/backend.h"
+#include "simd/attention.h"
 #include "simd/kernels.h"
 
 namespace cc {
@@ -204,6 +205,7 @@ class CpuBackend final : public Backend {
     const int64_t hd = p.head_dim, half = hd / 2;
     float* xs = cb(x).f();
     CC_ASSERT(half <= 512);
+    const bool neox = p.mode == RopeMode::NeoX;
 #pragma omp parallel for num_threads(threads_) if (n > 4)
     for (int64_t i = 0; i < n; ++i) {
       float c[512], s[512];
@@ -212,16 +214,7 @@ class CpuBackend final : public Backend {
         c[j] = std::cos(a);
         s[j] = std::sin(a);
       }
-      for (int64_t h = 0; h < n_heads; ++h) {
-        float* v = xs + (i * n_heads + h) * hd;
-        for (int64_t j = 0; j < half; ++j) {
-          const int64_t a = p.mode == RopeMode::Adjacent ? 2 * j : j;
-          const int64_t b = p.mode == RopeMode::Adjacent ? 2 * j + 1 : j + half;
-          const float x0 = v[a], x1 = v[b];
-          v[a] = x0 * c[j] - x1 * s[j];
-          v[b] = x0 * s[j] + x1 * c[j];
-        }
-      }
+      simd::kernels().rope(xs + i * n_heads * hd, n_heads, hd, c, s, neox);
     }
   }
 
@@ -235,97 +228,37 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // Blocked attention with an online softmax (flash-attention style). One task = one KV head
-  // x a block of QB query rows: the block's G = n_heads / n_kv_heads query heads share every K
-  // and V row, so each cache block of KB slots is converted to f32 once per task and used by
-  // QB * G queries through two small sgemms (S = Q K^T, acc += P V).
+  // Blocked attention with an online softmax (simd/attention.h): tasks of one KV head x 32
+  // query rows spread over our team, each with its own scratch.
   void attention(const DeviceBuffer& q, const DeviceBuffer& kc, const DeviceBuffer& vc, DType t,
                  std::span<const int64_t> qpos, std::span<const int64_t> slot_pos, DeviceBuffer& out, int64_t n,
-                 int64_t n_heads, int64_t n_kv_heads, int64_t hd) override {
-    constexpr int64_t QB = 32, KB = 64;
-    const int64_t kv_dim = n_kv_heads * hd, G = n_heads / n_kv_heads, R = QB * G;
-    const int64_t n_slots = static_cast<int64_t>(slot_pos.size());
-    const size_t rb = dtype_row_bytes(t, kv_dim), hb = dtype_row_bytes(t, hd);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const float* qs = cb(q).f();
-    float* os = cb(out).f();
-    const uint8_t* kb = cb(kc).data();
-    const uint8_t* vb = cb(vc).data();
-    const auto& K = simd::kernels();
-    const int64_t n_qblocks = (n + QB - 1) / QB, n_tasks = n_qblocks * n_kv_heads;
-    // Per-thread scratch: Q [R, hd], K/V block [KB, hd] each, S [R, KB], m, l [R], acc [R, hd].
-    const size_t per = static_cast<size_t>(R * hd + 2 * KB * hd + R * KB + 2 * R + R * hd);
+                 int64_t n_heads, int64_t n_kv_heads, int64_t hd, float scale, DeviceBuffer* lse) override {
+    simd::AttnArgs a;
+    a.q = cb(q).f();
+    a.k_cache = cb(kc).data();
+    a.v_cache = cb(vc).data();
+    a.type = t;
+    a.qpos = qpos.data();
+    a.slot_pos = slot_pos.data();
+    a.n_slots = static_cast<int64_t>(slot_pos.size());
+    a.out = cb(out).f();
+    a.lse = lse ? cb(*lse).f() : nullptr;
+    a.n = n;
+    a.n_heads = n_heads;
+    a.n_kv_heads = n_kv_heads;
+    a.hd = hd;
+    a.scale = scale;
+    CC_ASSERT(static_cast<int64_t>(qpos.size()) >= n && n_heads % n_kv_heads == 0);
+    CC_ASSERT(!lse || lse->bytes() >= static_cast<size_t>(n * n_heads) * 4);
+    const size_t per = simd::attention_scratch_floats(a);
     float* scratch = grow(attn_ws_, per * static_cast<size_t>(threads_));
+    const int64_t n_tasks = simd::attention_tasks(a);
+    const auto& K = simd::kernels();
 #pragma omp parallel num_threads(threads_)
     {
-      float* Qm = scratch + per * static_cast<size_t>(omp_get_thread_num());
-      float* Kf = Qm + R * hd;
-      float* Vf = Kf + KB * hd;
-      float* S = Vf + KB * hd;
-      float* m = S + R * KB;
-      float* l = m + R;
-      float* acc = l + R;
+      float* mine = scratch + per * static_cast<size_t>(omp_get_thread_num());
 #pragma omp for schedule(dynamic)
-      for (int64_t task = 0; task < n_tasks; ++task) {
-        const int64_t g = task % n_kv_heads, i0 = (task / n_kv_heads) * QB, qn = std::min(QB, n - i0);
-        const int64_t rows = qn * G;  // query vector r = (row i0 + r / G, head g * G + r % G)
-        int64_t max_pos = -1;
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t i = i0 + r / G, h = g * G + r % G;
-          const float* src = qs + (i * n_heads + h) * hd;
-          for (int64_t d = 0; d < hd; ++d) Qm[r * hd + d] = src[d] * scale;
-          max_pos = std::max(max_pos, qpos[static_cast<size_t>(i)]);
-        }
-        std::fill(m, m + rows, -INFINITY);
-        std::fill(l, l + rows, 0.0f);
-        std::fill(acc, acc + rows * hd, 0.0f);
-        for (int64_t s0 = 0; s0 < n_slots; s0 += KB) {
-          const int64_t sn = std::min(KB, n_slots - s0);
-          bool any = false;
-          for (int64_t s = 0; s < sn; ++s) {
-            const int64_t p = slot_pos[static_cast<size_t>(s0 + s)];
-            any |= p >= 0 && p <= max_pos;
-          }
-          if (!any) continue;  // fully masked block (e.g. the causal future): skip its work
-          for (int64_t s = 0; s < sn; ++s) {
-            K.to_f32(t, kb + (s0 + s) * rb + g * hb, Kf + s * hd, hd);
-            K.to_f32(t, vb + (s0 + s) * rb + g * hb, Vf + s * hd, hd);
-          }
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(sn),
-                      static_cast<int>(hd), 1.0f, Qm, static_cast<int>(hd), Kf, static_cast<int>(hd), 0.0f, S,
-                      static_cast<int>(KB));
-          for (int64_t r = 0; r < rows; ++r) {
-            const int64_t limit = qpos[static_cast<size_t>(i0 + r / G)];
-            float* sr = S + r * KB;
-            float bm = -INFINITY;
-            for (int64_t s = 0; s < sn; ++s) {
-              const int64_t p = slot_pos[static_cast<size_t>(s0 + s)];
-              if (p < 0 || p > limit) sr[s] = -INFINITY;
-              bm = std::max(bm, sr[s]);
-            }
-            if (bm == -INFINITY) {
-              std::fill(sr, sr + sn, 0.0f);
-              continue;
-            }
-            const float nm = std::max(m[r], bm);
-            const float corr = std::exp(m[r] - nm);  // 0 when m[r] was -inf
-            float sum = 0;
-            for (int64_t s = 0; s < sn; ++s) sum += (sr[s] = sr[s] == -INFINITY ? 0.0f : std::exp(sr[s] - nm));
-            l[r] = l[r] * corr + sum;
-            m[r] = nm;
-            if (corr != 1.0f) K.scale(acc + r * hd, corr, hd);
-          }
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(hd),
-                      static_cast<int>(sn), 1.0f, S, static_cast<int>(KB), Vf, static_cast<int>(hd), 1.0f, acc,
-                      static_cast<int>(hd));
-        }
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t i = i0 + r / G, h = g * G + r % G;
-          float* o = os + (i * n_heads + h) * hd;
-          const float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;  // no visible key: zero output
-          for (int64_t d = 0; d < hd; ++d) o[d] = acc[r * hd + d] * inv;
-        }
-      }
+      for (int64_t task = 0; task < n_tasks; ++task) simd::attention_task(K, a, task, mine);
     }
   }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <random>
 
+#include "simd/attention.h"
 #include "simd/convert.h"
 #include "simd/kernels.h"
 #include "test_util.h"
@@ -104,6 +105,155 @@ TEST_P(Kernels, DotRowEveryWeightType) {
       for (int64_t i = 0; i < n; ++i) ref += static_cast<double>(deq[i]) * x[i + 1];
       const float got = k.dot_row(t, q.data() + 1, x.data() + 1, n);
       EXPECT_NEAR(got, ref, 1e-4 * (1 + std::sqrt(static_cast<double>(n)))) << k.isa << " " << dtype_name(t) << " n=" << n;
+    }
+  }
+}
+
+TEST_P(Kernels, RopeBothPairingsMatchOracle) {
+  const KernelTable& k = *GetParam();
+  for (int64_t hd : {2, 6, 16, 34, 64, 128}) {
+    for (int64_t heads : {1, 3}) {
+      for (bool neox : {false, true}) {
+        const int64_t half = hd / 2;
+        auto x = randv(heads * hd, 11), cs = randv(half, 12), sn = randv(half, 13);
+        for (int64_t j = 0; j < half; ++j) {  // a real rotation: cos^2 + sin^2 = 1
+          const float a = cs[j] * 3.0f;
+          cs[j] = std::cos(a);
+          sn[j] = std::sin(a);
+        }
+        std::vector<float> y1(x.begin() + 1, x.begin() + 1 + heads * hd), y2 = y1, orig = y1;
+        k.rope(y1.data(), heads, hd, cs.data(), sn.data(), neox);
+        generic_kernels().rope(y2.data(), heads, hd, cs.data(), sn.data(), neox);
+        EXPECT_LE(nse(y1.data(), y2.data(), heads * hd), 1e-12) << k.isa << " hd=" << hd << " neox=" << neox;
+        // Pair (a, b) really is the one the pairing names: rotate by 90 degrees of one pair only.
+        std::vector<float> c90(static_cast<size_t>(half), 1.0f), s90(static_cast<size_t>(half), 0.0f);
+        c90[half - 1] = 0.0f;
+        s90[half - 1] = 1.0f;
+        std::vector<float> z = orig;
+        k.rope(z.data(), heads, hd, c90.data(), s90.data(), neox);
+        const int64_t a = neox ? half - 1 : hd - 2, b = neox ? hd - 1 : hd - 1;
+        EXPECT_FLOAT_EQ(z[a], -orig[b]) << k.isa;
+        EXPECT_FLOAT_EQ(z[b], orig[a]) << k.isa;
+        // Rotating back with -sin restores the input (the re-positioning identity).
+        std::vector<float> nsn(sn.begin(), sn.begin() + half);
+        for (auto& v : nsn) v = -v;
+        k.rope(y1.data(), heads, hd, cs.data(), nsn.data(), neox);
+        EXPECT_LE(nse(y1.data(), orig.data(), heads * hd), 1e-12) << k.isa;
+      }
+    }
+  }
+}
+
+TEST_P(Kernels, SoftmaxStepMatchesOracle) {
+  const KernelTable& k = *GetParam();
+  for (int64_t n : kSizes) {
+    auto x = randv(n, 14, 4.0f);
+    for (int64_t i = 0; i < n; i += 3) x[i + 1] = -INFINITY;  // masked entries
+    std::vector<float> s1(x.begin() + 1, x.begin() + 1 + n), s2 = s1;
+    float m1 = 0.5f, l1 = 2.0f, m2 = 0.5f, l2 = 2.0f;
+    const float c1 = k.softmax_step(s1.data(), n, &m1, &l1), c2 = generic_kernels().softmax_step(s2.data(), n, &m2, &l2);
+    EXPECT_FLOAT_EQ(m1, m2);
+    EXPECT_NEAR(c1, c2, 1e-6 * c2);
+    EXPECT_NEAR(l1, l2, 1e-5 * l2) << k.isa << " n=" << n;
+    EXPECT_LE(nse(s1.data(), s2.data(), n), 1e-11) << k.isa << " n=" << n;
+    for (int64_t i = 0; i < n; i += 3) EXPECT_EQ(s1[i], 0.0f) << "masked entry must be 0";
+    // Fully masked block: nothing changes, factor 1.
+    std::vector<float> all(static_cast<size_t>(n), -INFINITY);
+    float m = -INFINITY, l = 0.0f;
+    EXPECT_EQ(k.softmax_step(all.data(), n, &m, &l), 1.0f);
+    EXPECT_EQ(l, 0.0f);
+    EXPECT_EQ(m, -INFINITY);
+    for (float v : all) EXPECT_EQ(v, 0.0f);
+  }
+}
+
+// Naive attention in double: softmax over every slot with 0 <= slot_pos <= qpos.
+void attention_reference(const AttnArgs& a, const std::vector<float>& kf, const std::vector<float>& vf,
+                         std::vector<double>& out, std::vector<double>& lse) {
+  const int64_t hd = a.hd, G = a.n_heads / a.n_kv_heads, kvd = a.n_kv_heads * hd;
+  const double scale = a.scale != 0 ? a.scale : 1.0 / std::sqrt(static_cast<double>(hd));
+  out.assign(static_cast<size_t>(a.n * a.n_heads * hd), 0.0);
+  lse.assign(static_cast<size_t>(a.n * a.n_heads), -INFINITY);
+  for (int64_t i = 0; i < a.n; ++i) {
+    for (int64_t h = 0; h < a.n_heads; ++h) {
+      const int64_t g = h / G;
+      std::vector<double> w(static_cast<size_t>(a.n_slots), 0.0);
+      double mx = -INFINITY;
+      for (int64_t s = 0; s < a.n_slots; ++s) {
+        if (a.slot_pos[s] < 0 || a.slot_pos[s] > a.qpos[i]) continue;
+        double d = 0;
+        for (int64_t e = 0; e < hd; ++e) d += static_cast<double>(a.q[(i * a.n_heads + h) * hd + e]) * kf[s * kvd + g * hd + e];
+        w[s] = d * scale;
+        mx = std::max(mx, w[s]);
+      }
+      if (mx == -INFINITY) continue;
+      double sum = 0;
+      for (int64_t s = 0; s < a.n_slots; ++s) {
+        const bool vis = a.slot_pos[s] >= 0 && a.slot_pos[s] <= a.qpos[i];
+        w[s] = vis ? std::exp(w[s] - mx) : 0.0;
+        sum += w[s];
+      }
+      for (int64_t s = 0; s < a.n_slots; ++s) {
+        for (int64_t e = 0; e < hd; ++e) out[(i * a.n_heads + h) * hd + e] += w[s] / sum * vf[s * kvd + g * hd + e];
+      }
+      lse[i * a.n_heads + h] = mx + std::log(sum);
+    }
+  }
+}
+
+TEST_P(Kernels, BlockwiseAttentionMatchesNaiveReference) {
+  const KernelTable& k = *GetParam();
+  struct Shape { int64_t n, n_slots, H, KV, hd; };
+  for (const Shape sh : {Shape{1, 1, 1, 1, 2}, Shape{3, 70, 4, 2, 6}, Shape{33, 33, 2, 1, 16}, Shape{40, 129, 6, 2, 34},
+                          Shape{65, 200, 14, 2, 64}}) {
+    for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+      for (float scale : {0.0f, 0.37f}) {
+        const int64_t kvd = sh.KV * sh.hd;
+        auto q = randv(sh.n * sh.H * sh.hd, 21), kraw = randv(sh.n_slots * kvd, 22), vraw = randv(sh.n_slots * kvd, 23);
+        // Cache in type t; the reference uses the same rounded values.
+        std::vector<uint8_t> kc(dtype_row_bytes(t, kvd) * sh.n_slots), vc(kc.size());
+        generic_kernels().from_f32(t, kraw.data(), kc.data(), sh.n_slots * kvd);
+        generic_kernels().from_f32(t, vraw.data(), vc.data(), sh.n_slots * kvd);
+        std::vector<float> kf(static_cast<size_t>(sh.n_slots * kvd)), vf(kf.size());
+        generic_kernels().to_f32(t, kc.data(), kf.data(), sh.n_slots * kvd);
+        generic_kernels().to_f32(t, vc.data(), vf.data(), sh.n_slots * kvd);
+        // Scrambled slot positions with holes (-1), and per-row limits that are not "the last N".
+        std::mt19937 rng(static_cast<unsigned>(sh.n * 7 + sh.n_slots));
+        std::vector<int64_t> slot_pos(static_cast<size_t>(sh.n_slots)), qpos(static_cast<size_t>(sh.n));
+        for (int64_t s = 0; s < sh.n_slots; ++s) slot_pos[s] = (rng() % 9 == 0) ? -1 : static_cast<int64_t>(rng() % 300);
+        for (int64_t i = 0; i < sh.n; ++i) qpos[i] = static_cast<int64_t>(rng() % 320) - 10;  // some see nothing
+        std::vector<float> out(static_cast<size_t>(sh.n * sh.H * sh.hd), 123.0f), lse(static_cast<size_t>(sh.n * sh.H));
+        AttnArgs a;
+        a.q = q.data() + 1;  // misaligned
+        a.k_cache = kc.data();
+        a.v_cache = vc.data();
+        a.type = t;
+        a.qpos = qpos.data();
+        a.slot_pos = slot_pos.data();
+        a.n_slots = sh.n_slots;
+        a.out = out.data();
+        a.lse = lse.data();
+        a.n = sh.n;
+        a.n_heads = sh.H;
+        a.n_kv_heads = sh.KV;
+        a.hd = sh.hd;
+        a.scale = scale;
+        std::vector<float> scratch(attention_scratch_floats(a));
+        for (int64_t task = 0; task < attention_tasks(a); ++task) attention_task(k, a, task, scratch.data());
+        std::vector<double> ro, rl;
+        attention_reference(a, kf, vf, ro, rl);
+        std::vector<float> rof(ro.begin(), ro.end());
+        EXPECT_LE(nse(out.data(), rof.data(), static_cast<int64_t>(out.size())), 1e-10)
+            << k.isa << " " << dtype_name(t) << " n=" << sh.n << " slots=" << sh.n_slots << " hd=" << sh.hd;
+        for (size_t i = 0; i < lse.size(); ++i) {
+          if (std::isinf(rl[i])) {
+            EXPECT_TRUE(std::isinf(lse[i]) && lse[i] < 0) << "row sees no key: lse must be -inf";
+            for (int64_t e = 0; e < sh.hd; ++e) EXPECT_EQ(out[i * sh.hd + e], 0.0f) << "and its output zero";
+          } else {
+            EXPECT_NEAR(lse[i], rl[i], 1e-4 * (1 + std::abs(rl[i]))) << k.isa << " lse " << i;
+          }
+        }
+      }
     }
   }
 }
