@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -70,7 +71,10 @@ std::string read_text_file(const std::string& path) {
 }
 
 void write_file_mapped(const std::string& path, size_t size, const std::function<void(uint8_t*)>& fill) {
-  const std::string tmp = cat(path, ".tmp.", ::getpid());
+  // Unique per process (pid) and per call (counter): two threads of one process writing the same
+  // path each get their own temporary, and the last rename wins with a complete file.
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp = cat(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1, std::memory_order_relaxed));
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail(tmp, ": cannot create: ", std::strerror(errno));
   void* map = nullptr;

@@ -145,46 +145,157 @@ std::vector<float> Transformer::forward(std::span<const int32_t> tokens, std::sp
 std::vector<float> Transformer::forward_batch(std::span<const int32_t> tokens, std::span<const int64_t> pos,
                                               std::span<const int64_t> slot, KVCache& kv, int64_t n_attend,
                                               std::span<const int64_t> logit_rows) {
+  auto x = embed(tokens);
+  for (int64_t l = 0; l < model_.config.n_layer; ++l) run_layer(l, *x, pos, slot, kv, n_attend);
+  return logits(*x, logit_rows);
+}
+
+Transformer::Workspace& Transformer::workspace(int64_t n, bool ape) {
   const ModelConfig& c = model_.config;
-  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t D = c.n_embd, qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim, F = c.n_ff;
+  auto buf = [&](int64_t elems) { return be_.alloc(static_cast<size_t>(elems) * 4); };
+  if (n > ws_.rows) {
+    ws_.rows = n;
+    ws_.xn = buf(n * D);
+    ws_.q = buf(n * qd);
+    ws_.k = buf(n * kvd);
+    ws_.v = buf(n * kvd);
+    ws_.att = buf(n * qd);
+    ws_.g = buf(n * F);
+    ws_.u = buf(n * F);
+    ws_.att2.reset();
+    ws_.lse.reset();
+    ws_.lse2.reset();
+  }
+  if (ape && !ws_.att2) {
+    ws_.att2 = buf(ws_.rows * qd);
+    ws_.lse = buf(ws_.rows * c.n_head);
+    ws_.lse2 = buf(ws_.rows * c.n_head);
+  }
+  return ws_;
+}
+
+std::unique_ptr<DeviceBuffer> Transformer::embed(std::span<const int32_t> tokens) {
+  const ModelConfig& c = model_.config;
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= c.n_vocab) fail("token id ", t, " is out of range for a vocabulary of ", c.n_vocab);
+  }
+  auto x = be_.alloc(std::max<size_t>(tokens.size(), 1) * static_cast<size_t>(c.n_embd) * 4);
+  if (!tokens.empty()) be_.get_rows(*embd_, tokens, *x);
+  return x;
+}
+
+void Transformer::check_rows(std::span<const int64_t> pos, std::span<const int64_t> slot, const KVCache& kv,
+                             int64_t n_attend) const {
+  if (pos.size() != slot.size()) fail("forward: ", pos.size(), " positions but ", slot.size(), " slots");
+  if (n_attend < 0 || n_attend > kv.n_slots) fail("forward: attention span ", n_attend, " exceeds the cache of ", kv.n_slots);
+  for (size_t i = 0; i < pos.size(); ++i) {
+    if (slot[i] < 0 || slot[i] >= kv.n_slots) {
+      fail("KV cache slot ", slot[i], " is outside the cache of ", kv.n_slots, " slots (context full?)");
+    }
+    if (slot[i] >= n_attend) {
+      fail("forward: row ", i, " writes slot ", slot[i], " outside the attention span ", n_attend, " (it could not see itself)");
+    }
+    if (pos[i] < 0) fail("negative position ", pos[i]);
+  }
+}
+
+void Transformer::run_layer(int64_t l, DeviceBuffer& x, std::span<const int64_t> pos, std::span<const int64_t> slot,
+                            KVCache& kv, int64_t n_attend, const LayerHooks& hooks) {
+  const ModelConfig& c = model_.config;
+  const int64_t n = static_cast<int64_t>(pos.size());
+  if (l < 0 || l >= c.n_layer) fail("run_layer: layer ", l, " of a ", c.n_layer, "-layer model");
+  check_rows(pos, slot, kv, n_attend);
+  if (n == 0) return;
   const int64_t D = c.n_embd, H = c.n_head, KV = c.n_head_kv, hd = c.head_dim, F = c.n_ff;
   const int64_t qd = H * hd, kvd = KV * hd;
-  auto buf = [&](int64_t elems) { return be_.alloc(static_cast<size_t>(elems) * 4); };
-  auto x = buf(n * D), xn = buf(n * D), q = buf(n * qd), k = buf(n * kvd), v = buf(n * kvd), att = buf(n * qd),
-       g = buf(n * F), u = buf(n * F);
-
-  be_.get_rows(*embd_, tokens, *x);
-  std::span<const int64_t> slot_pos(kv.slot_pos.data(), static_cast<size_t>(n_attend));
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const Layer& L = layers_[static_cast<size_t>(l)];
-    be_.rms_norm(*x, *L.attn_norm, *xn, n, D, c.rms_eps);
-    be_.matmul(*L.wq, L.bq.get(), *xn, *q, n);
-    be_.matmul(*L.wk, L.bk.get(), *xn, *k, n);
-    be_.matmul(*L.wv, L.bv.get(), *xn, *v, n);
-    be_.rope(*q, n, H, pos, rope_);
-    be_.rope(*k, n, KV, pos, rope_);
-    be_.kv_store(*kv.k[static_cast<size_t>(l)], *kv.v[static_cast<size_t>(l)], kv.type, *k, *v, slot, kvd);
-    be_.attention(*q, *kv.k[static_cast<size_t>(l)], *kv.v[static_cast<size_t>(l)], kv.type, pos, slot_pos, *att, n,
-                  H, KV, hd);
-    be_.matmul(*L.wo, nullptr, *att, *xn, n);
-    be_.add(*xn, *x, n * D);
-    be_.rms_norm(*x, *L.ffn_norm, *xn, n, D, c.rms_eps);
-    be_.matmul(*L.gate, nullptr, *xn, *g, n);
-    be_.matmul(*L.up, nullptr, *xn, *u, n);
-    be_.swiglu(*g, *u, *g, n * F);
-    be_.matmul(*L.down, nullptr, *g, *xn, n);
-    be_.add(*xn, *x, n * D);
+  CC_ASSERT(x.bytes() >= static_cast<size_t>(n * D) * 4);
+  // Long calls whose rows increase in position run in micro-batches (exact: a row only sees
+  // positions <= its own, written by earlier micro-batches of this same layer).
+  bool increasing = true;
+  for (int64_t i = 1; i < n; ++i) increasing &= pos[i] > pos[i - 1];
+  if (n > kUbatch && increasing && !hooks.q_out && !hooks.k_out && !hooks.v_out) {
+    auto part = be_.alloc(static_cast<size_t>(kUbatch * D) * 4);
+    for (int64_t b0 = 0; b0 < n; b0 += kUbatch) {
+      const int64_t bn = std::min(kUbatch, n - b0);
+      be_.copy_rows(x, b0, *part, 0, bn, static_cast<size_t>(D) * 4);
+      run_layer(l, *part, pos.subspan(b0, bn), slot.subspan(b0, bn), kv, n_attend, hooks);
+      be_.copy_rows(*part, 0, x, b0, bn, static_cast<size_t>(D) * 4);
+    }
+    return;
   }
-  std::vector<float> logits;
-  if (logit_rows.empty()) return logits;
+  for (int64_t i = 0; i < n; ++i) kv.slot_pos[static_cast<size_t>(slot[i])] = pos[i];
+  Workspace& w = workspace(n, hooks.ape != nullptr);
+  const Layer& L = layers_[static_cast<size_t>(l)];
+  auto fetch = [&](std::vector<float>* dst, const DeviceBuffer& b, int64_t width) {
+    if (!dst) return;
+    dst->resize(static_cast<size_t>(n * width));
+    be_.download(b, 0, dst->data(), dst->size() * 4);
+  };
+  DeviceBuffer& kc = *kv.k[static_cast<size_t>(l)];
+  DeviceBuffer& vc = *kv.v[static_cast<size_t>(l)];
+  be_.rms_norm(x, *L.attn_norm, *w.xn, n, D, c.rms_eps);
+  be_.matmul(*L.wq, L.bq.get(), *w.xn, *w.q, n);
+  be_.matmul(*L.wk, L.bk.get(), *w.xn, *w.k, n);
+  be_.matmul(*L.wv, L.bv.get(), *w.xn, *w.v, n);
+  fetch(hooks.k_out, *w.k, kvd);
+  fetch(hooks.v_out, *w.v, kvd);
+  be_.rope(*w.q, n, H, pos, rope_);
+  be_.rope(*w.k, n, KV, pos, rope_);
+  fetch(hooks.q_out, *w.q, qd);
+  be_.kv_store(kc, vc, kv.type, *w.k, *w.v, slot, kvd);
+  std::span<const int64_t> slot_pos(kv.slot_pos.data(), static_cast<size_t>(n_attend));
+  if (!hooks.ape) {
+    be_.attention(*w.q, kc, vc, kv.type, pos, slot_pos, *w.att, n, H, KV, hd);
+  } else {
+    const ApeAttention& ape = *hooks.ape;
+    if (static_cast<int64_t>(ape.in_context.size()) < n_attend) fail("APE: context mask shorter than the attention span");
+    ape_pos_ctx_.assign(static_cast<size_t>(n_attend), -1);
+    ape_pos_rest_.assign(static_cast<size_t>(n_attend), -1);
+    for (int64_t s = 0; s < n_attend; ++s) {
+      const int64_t p = kv.slot_pos[static_cast<size_t>(s)];
+      if (p < 0) continue;
+      if (ape.in_context[static_cast<size_t>(s)]) ape_pos_ctx_[static_cast<size_t>(s)] = 0;  // no causal limit
+      else ape_pos_rest_[static_cast<size_t>(s)] = p;
+    }
+    const float base = 1.0f / std::sqrt(static_cast<float>(hd));
+    be_.attention(*w.q, kc, vc, kv.type, pos, ape_pos_ctx_, *w.att, n, H, KV, hd, base / ape.temperature, w.lse.get());
+    be_.attention(*w.q, kc, vc, kv.type, pos, ape_pos_rest_, *w.att2, n, H, KV, hd, base, w.lse2.get());
+    be_.merge_attention(*w.att, *w.lse, ape.scale * ape.temperature, *w.att2, *w.lse2, 1.0f, *w.att, n * H, hd);
+  }
+  be_.matmul(*L.wo, nullptr, *w.att, *w.xn, n);
+  be_.add(*w.xn, x, n * D);
+  be_.rms_norm(x, *L.ffn_norm, *w.xn, n, D, c.rms_eps);
+  be_.matmul(*L.gate, nullptr, *w.xn, *w.g, n);
+  be_.matmul(*L.up, nullptr, *w.xn, *w.u, n);
+  be_.swiglu(*w.g, *w.u, *w.g, n * F);
+  be_.matmul(*L.down, nullptr, *w.g, *w.xn, n);
+  be_.add(*w.xn, x, n * D);
+}
+
+std::vector<float> Transformer::logits(const DeviceBuffer& x, std::span<const int64_t> logit_rows) {
+  const ModelConfig& c = model_.config;
+  const int64_t D = c.n_embd;
+  std::vector<float> out;
+  if (logit_rows.empty()) return out;
   const int64_t r = static_cast<int64_t>(logit_rows.size());
-  auto sel = buf(r * D), lg = buf(r * c.n_vocab);
-  for (int64_t j = 0; j < r; ++j) be_.copy_rows(*x, logit_rows[static_cast<size_t>(j)], *sel, j, 1, D * 4);
+  auto sel = be_.alloc(static_cast<size_t>(r * D) * 4), lg = be_.alloc(static_cast<size_t>(r * c.n_vocab) * 4);
+  for (int64_t j = 0; j < r; ++j) {
+    CC_ASSERT(static_cast<size_t>(logit_rows[static_cast<size_t>(j)] + 1) * D * 4 <= x.bytes());
+    be_.copy_rows(x, logit_rows[static_cast<size_t>(j)], *sel, j, 1, D * 4);
+  }
   be_.rms_norm(*sel, *out_norm_, *sel, r, D, c.rms_eps);
   be_.matmul(*output_, nullptr, *sel, *lg, r);
-  logits.resize(static_cast<size_t>(r * c.n_vocab));
-  be_.download(*lg, 0, logits.data(), logits.size() * 4);
-  return logits;
+  out.resize(static_cast<size_t>(r * c.n_vocab));
+  be_.download(*lg, 0, out.data(), out.size() * 4);
+  return out;
+}
+
+std::vector<float> Transformer::hidden_row(const DeviceBuffer& x, int64_t r) {
+  const int64_t D = model_.config.n_embd;
+  std::vector<float> h(static_cast<size_t>(D));
+  be_.download(x, static_cast<size_t>(r * D) * 4, h.data(), h.size() * 4);
+  return h;
 }
 
 std::vector<float> Transformer::eval(std::span<const int32_t> tokens, KVCache& kv, bool all_logits) {

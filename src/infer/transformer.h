@@ -5,6 +5,7 @@
 // (slot_pos[s] <= pos[i]). Plain generation appends rows at the end of the cache; the reuse
 // methods (issue 4) recompute chosen rows of an assembled cache with the same call.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
@@ -24,6 +25,23 @@ struct KVCache {
   int64_t n_used = 0;                               // slots [0, n_used) are filled in order
 
   void clear();  // marks every slot empty (contents stay allocated)
+};
+
+// Two-group attention of APE (Adaptive Parallel Encoding, METHODS.md): for every query row,
+// context slots (in_context[s]) are seen without causal constraint with logits scaled by
+// 1 / (sqrt(d) T); the other slots causally as usual; outputs merged with the weights
+// softmax([S T LSE_ctx, LSE_other]).
+struct ApeAttention {
+  std::vector<uint8_t> in_context;  // [n_slots]
+  float temperature = 0.9f, scale = 0.9f;
+};
+
+// Optional observers / variants of one layer step.
+struct LayerHooks {
+  std::vector<float>* q_out = nullptr;  // post-RoPE queries [n, n_head * head_dim]
+  std::vector<float>* k_out = nullptr;  // fresh pre-RoPE keys [n, kv_dim]
+  std::vector<float>* v_out = nullptr;  // fresh values [n, kv_dim] (before they are stored)
+  const ApeAttention* ape = nullptr;
 };
 
 class Transformer {
@@ -49,12 +67,34 @@ class Transformer {
   // logits of the last row (or of every row when all_logits).
   std::vector<float> eval(std::span<const int32_t> tokens, KVCache& kv, bool all_logits = false);
 
+  // --- Layer-level API (the reuse methods: selective recomputation layer by layer) ---
+  // Hidden states of n rows [n, n_embd] on the backend.
+  std::unique_ptr<DeviceBuffer> embed(std::span<const int32_t> tokens);
+  // Runs layer l on the n rows of x in place: their fresh K/V go into slots slot[i] and they
+  // attend over slots [0, n_attend) by position (or as hooks.ape says). Validation as forward.
+  void run_layer(int64_t l, DeviceBuffer& x, std::span<const int64_t> pos, std::span<const int64_t> slot,
+                 KVCache& kv, int64_t n_attend, const LayerHooks& hooks = {});
+  // Final norm + output projection of the given rows of x: [rows.size(), n_vocab].
+  std::vector<float> logits(const DeviceBuffer& x, std::span<const int64_t> rows);
+  // Row r of x to the host (the final hidden state, before the output norm).
+  std::vector<float> hidden_row(const DeviceBuffer& x, int64_t r);
+  const RopeParams& rope() const { return rope_; }
+
  private:
   // Rows per micro-batch: activations stay O(kUbatch x n_ff) however long the prompt.
   static constexpr int64_t kUbatch = 512;
   std::vector<float> forward_batch(std::span<const int32_t> tokens, std::span<const int64_t> pos,
                                    std::span<const int64_t> slot, KVCache& kv, int64_t n_attend,
                                    std::span<const int64_t> logit_rows);
+  void check_rows(std::span<const int64_t> pos, std::span<const int64_t> slot, const KVCache& kv, int64_t n_attend) const;
+  // Activation buffers sized for the largest call so far (one host thread per transformer).
+  struct Workspace {
+    int64_t rows = 0;
+    std::unique_ptr<DeviceBuffer> xn, q, k, v, att, g, u, att2, lse, lse2;
+  };
+  Workspace& workspace(int64_t n, bool ape);
+  Workspace ws_;
+  std::vector<int64_t> ape_pos_ctx_, ape_pos_rest_, ape_qpos_;
   struct Layer {
     std::unique_ptr<DeviceWeight> attn_norm, wq, wk, wv, bq, bk, bv, wo, ffn_norm, gate, up, down;
   };

@@ -89,6 +89,12 @@ class Backend {
                          DType cache_type, std::span<const int64_t> qpos, std::span<const int64_t> slot_pos,
                          DeviceBuffer& out, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                          float scale = 0.0f, DeviceBuffer* lse = nullptr) = 0;
+  // Merges two partial attentions over disjoint key sets (APE): for each of n_vec query vectors
+  // of hd dims, out = w1 o1 + w2 o2 with [w1, w2] = softmax([a1 lse1, a2 lse2]); zero where
+  // both are -inf. out may be o1.
+  virtual void merge_attention(const DeviceBuffer& o1, const DeviceBuffer& lse1, float a1, const DeviceBuffer& o2,
+                               const DeviceBuffer& lse2, float a2, DeviceBuffer& out, int64_t n_vec,
+                               int64_t hd) = 0;
   // y = silu(g) * u, count elements; y may be g.
   virtual void swiglu(const DeviceBuffer& g, const DeviceBuffer& u, DeviceBuffer& y, int64_t count) = 0;
   // y += x, count elements.

@@ -262,6 +262,25 @@ class CpuBackend final : public Backend {
     }
   }
 
+  void merge_attention(const DeviceBuffer& o1, const DeviceBuffer& lse1, float a1, const DeviceBuffer& o2,
+                       const DeviceBuffer& lse2, float a2, DeviceBuffer& out, int64_t n_vec, int64_t hd) override {
+    CC_ASSERT(o1.bytes() >= static_cast<size_t>(n_vec * hd) * 4 && lse1.bytes() >= static_cast<size_t>(n_vec) * 4);
+    const float *p1 = cb(o1).f(), *p2 = cb(o2).f(), *l1 = cb(lse1).f(), *l2 = cb(lse2).f();
+    float* po = cb(out).f();
+    for (int64_t i = 0; i < n_vec; ++i) {
+      const float z1 = std::isinf(l1[i]) && l1[i] < 0 ? -INFINITY : a1 * l1[i];
+      const float z2 = std::isinf(l2[i]) && l2[i] < 0 ? -INFINITY : a2 * l2[i];
+      const float mz = std::max(z1, z2);
+      float w1 = 0.0f, w2 = 0.0f;
+      if (mz != -INFINITY) {
+        const float e1 = std::exp(z1 - mz), e2 = std::exp(z2 - mz);
+        w1 = e1 / (e1 + e2);
+        w2 = e2 / (e1 + e2);
+      }
+      for (int64_t d = 0; d < hd; ++d) po[i * hd + d] = w1 * p1[i * hd + d] + w2 * p2[i * hd + d];
+    }
+  }
+
   void swiglu(const DeviceBuffer& g, const DeviceBuffer& u, DeviceBuffer& y, int64_t count) override {
     const int64_t chunk = 4096;
     const float *gs = cb(g).f(), *us = cb(u).f();
