@@ -214,13 +214,24 @@ void Transformer::run_layer(int64_t l, DeviceBuffer& x, std::span<const int64_t>
   // positions <= its own, written by earlier micro-batches of this same layer).
   bool increasing = true;
   for (int64_t i = 1; i < n; ++i) increasing &= pos[i] > pos[i - 1];
-  if (n > kUbatch && increasing && !hooks.q_out && !hooks.k_out && !hooks.v_out) {
+  if (n > kUbatch && increasing) {
     auto part = be_.alloc(static_cast<size_t>(kUbatch * D) * 4);
+    std::vector<float> pq, pk, pv;
+    LayerHooks sub = hooks;
+    sub.q_out = hooks.q_out ? &pq : nullptr;
+    sub.k_out = hooks.k_out ? &pk : nullptr;
+    sub.v_out = hooks.v_out ? &pv : nullptr;
+    for (auto* h : {hooks.q_out, hooks.k_out, hooks.v_out}) {
+      if (h) h->clear();
+    }
     for (int64_t b0 = 0; b0 < n; b0 += kUbatch) {
       const int64_t bn = std::min(kUbatch, n - b0);
       be_.copy_rows(x, b0, *part, 0, bn, static_cast<size_t>(D) * 4);
-      run_layer(l, *part, pos.subspan(b0, bn), slot.subspan(b0, bn), kv, n_attend, hooks);
+      run_layer(l, *part, pos.subspan(b0, bn), slot.subspan(b0, bn), kv, n_attend, sub);
       be_.copy_rows(*part, 0, x, b0, bn, static_cast<size_t>(D) * 4);
+      if (hooks.q_out) hooks.q_out->insert(hooks.q_out->end(), pq.begin(), pq.end());
+      if (hooks.k_out) hooks.k_out->insert(hooks.k_out->end(), pk.begin(), pk.end());
+      if (hooks.v_out) hooks.v_out->insert(hooks.v_out->end(), pv.begin(), pv.end());
     }
     return;
   }

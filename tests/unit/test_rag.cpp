@@ -1,0 +1,306 @@
+// The reuse engine: selectors on hand-made inputs, prompt splitting, and every method against
+// full prefill on tiny random models and on stories260K.
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "model/model.h"
+#include "model/writer.h"
+#include "reuse/rag.h"
+#include "test_util.h"
+
+namespace cc {
+namespace {
+
+using ::testing::HasSubstr;
+
+double nse(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return den == 0 ? num : num / den;
+}
+
+RagPrompt hand_prompt(int np, std::vector<int> chunk_lens, int nq) {
+  RagPrompt p;
+  int32_t t = 1;
+  for (int i = 0; i < np; ++i) p.prefix.push_back(t++);
+  for (int len : chunk_lens) {
+    p.chunks.emplace_back();
+    for (int i = 0; i < len; ++i) p.chunks.back().push_back(t++);
+  }
+  for (int i = 0; i < nq; ++i) p.question.push_back(t++);
+  return p;
+}
+
+TEST(Selectors, EpicTakesChunkHeadsAfterC1) {
+  const PromptLayout L(hand_prompt(3, {5, 4, 2}, 2));  // C1 rows 3..7, C2 8..11, C3 12..13
+  EXPECT_EQ(select_epic(L, 3), (std::vector<int64_t>{8, 9, 10, 12, 13}));
+  EXPECT_EQ(select_epic(L, 0), std::vector<int64_t>{});
+}
+
+TEST(Selectors, TopIsExactBudgetAndNeverChargesC1) {
+  const PromptLayout L(hand_prompt(2, {4, 5, 5}, 3));  // C1 2..5, C2 6..10, C3 11..15; n_ctx 10
+  EXPECT_EQ(L.n_ctx(), 10);
+  std::vector<float> s(static_cast<size_t>(L.n_total), 0.0f);
+  for (int i = 2; i <= 5; ++i) s[i] = 100.0f;  // C1 scores high: must not be chosen
+  s[7] = 5;
+  s[12] = 4;
+  s[15] = 3;
+  s[16] = 99;  // a question row: not a candidate
+  const auto sel = select_top(L, s, 0.3);
+  EXPECT_EQ(sel, (std::vector<int64_t>{7, 12, 15}));
+  EXPECT_EQ(select_top(L, s, 1.0).size(), 10u);
+  EXPECT_TRUE(select_top(L, s, 0.0).empty());
+}
+
+TEST(Selectors, WindowsStayInsideChunksAndMeetTheBudgetExactly) {
+  const PromptLayout L(hand_prompt(1, {6, 7, 9, 3}, 2));
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<float> s(static_cast<size_t>(L.n_total));
+    for (auto& v : s) v = static_cast<float>(rng() % 1000) / 1000.0f;
+    const double r = (trial % 11) / 10.0;
+    const int w = 1 + trial % 5;
+    const auto sel = select_windows(L, s, r, w);
+    EXPECT_EQ(static_cast<int64_t>(sel.size()), static_cast<int64_t>(std::floor(r * L.n_ctx() + 1e-9)))
+        << "r=" << r << " w=" << w;
+    for (int64_t row : sel) {
+      EXPECT_GE(row, L.chunk_start[1]) << "C1 and the prefix are never charged";
+      EXPECT_LT(row, L.q_start) << "question rows are not part of the budget";
+    }
+    EXPECT_TRUE(std::is_sorted(sel.begin(), sel.end()));
+  }
+  // One hot window inside C2 and a hot pair straddling the C2/C3 boundary: the window is taken
+  // whole inside C2; the straddling pair can only be reached by windows within one chunk.
+  std::vector<float> s(static_cast<size_t>(L.n_total), 0.0f);
+  const int64_t c2 = L.chunk_start[1], c3 = L.chunk_start[2];
+  for (int j = 1; j < 4; ++j) s[static_cast<size_t>(c2 + j)] = 1.0f;
+  s[static_cast<size_t>(c3 - 1)] = 0.9f;
+  s[static_cast<size_t>(c3)] = 0.9f;
+  const PromptLayout L2 = L;
+  const auto sel = select_windows(L2, s, 3.0 / static_cast<double>(L.n_ctx()), 3);
+  EXPECT_EQ(sel, (std::vector<int64_t>{c2 + 1, c2 + 2, c2 + 3}));
+}
+
+TEST(Prompt, SplitBySeparatorAndTokenizeEachPartAlone) {
+  const RagText t = split_rag_text("sys text<SEP>doc one<SEP>doc two<SEP>what?", "<SEP>");
+  EXPECT_EQ(t.prefix, "sys text");
+  EXPECT_EQ(t.docs, (std::vector<std::string>{"doc one", "doc two"}));
+  EXPECT_EQ(t.question, "what?");
+  EXPECT_THAT(test::error_of([] { split_rag_text("a<SEP>b", "<SEP>"); }), HasSubstr("at least two"));
+  EXPECT_THAT(test::error_of([] { split_rag_text("a", ""); }), HasSubstr("separator is empty"));
+  EXPECT_THAT(test::error_of([] { parse_method("blend"); }), HasSubstr("cacheblend"));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string make(const std::string& preset, uint64_t seed, int64_t n_layer = 0) {
+  ModelConfig c = config_preset(preset);
+  c.n_vocab = 320;
+  if (n_layer) c.n_layer = n_layer;
+  WriteOptions w;
+  w.dtype = DType::F32;
+  w.seed = seed;
+  std::string out = test::temp_dir() + "/" + preset + "-" + std::to_string(seed) + "-" + std::to_string(n_layer) + ".gguf";
+  write_model(c, default_tokenizer(c.n_vocab), random_values(seed), out, w);
+  return out;
+}
+
+RagPrompt random_prompt(int np, std::vector<int> lens, int nq, int vocab, unsigned seed) {
+  std::mt19937 rng(seed);
+  RagPrompt p = hand_prompt(np, lens, nq);
+  for (auto* v : {&p.prefix, &p.question}) {
+    for (auto& t : *v) t = static_cast<int32_t>(rng() % static_cast<unsigned>(vocab));
+  }
+  for (auto& c : p.chunks) {
+    for (auto& t : c) t = static_cast<int32_t>(rng() % static_cast<unsigned>(vocab));
+  }
+  return p;
+}
+
+struct Rig {
+  Model pm, am;
+  std::unique_ptr<Backend> be;
+  std::unique_ptr<RagModel> primary, aux;
+  std::unique_ptr<ChunkStore> store;
+  std::unique_ptr<RagEngine> eng;
+  Rig(const std::string& ppath, const std::string& apath, KVStoreType st = KVStoreType::F32, const LoadOptions& lo = {})
+      : pm(load_model(ppath, lo)), am(load_model(apath, lo)) {
+    be = make_cpu_backend();
+    primary = std::make_unique<RagModel>(pm, *be);
+    aux = std::make_unique<RagModel>(am, *be);
+    ChunkStoreOptions so;
+    so.type = st;
+    store = std::make_unique<ChunkStore>(so);
+    RagOptions ro;
+    ro.kv_type = DType::F32;
+    ro.max_new_tokens = 8;
+    eng = std::make_unique<RagEngine>(*primary, *store, ro);
+    eng->set_aux(aux.get());
+  }
+};
+
+class EveryArch : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryArch, RatioOneEqualsFullForEverySelectingMethod) {
+  Rig s(make(GetParam(), 11), make(GetParam(), 12, 1));
+  const RagPrompt p = random_prompt(5, {13, 9, 17}, 6, 320, 1);
+  s.eng->precompute(p);
+  MethodParams mp;
+  const RagState full = s.eng->prefill(p, Method::Full, mp);
+  mp.recompute = 1.0;
+  for (Method m : {Method::CacheBlend, Method::CacheClip, Method::Prefix}) {
+    const RagState st = s.eng->prefill(p, m, mp);
+    EXPECT_LE(nse(st.logits, full.logits), 1e-8) << method_name(m);
+    EXPECT_LE(nse(st.hidden, full.hidden), 1e-8) << method_name(m);
+  }
+  mp.epic_k = 1000;  // epic with k >= every chunk: every row after C1 recomputed
+  EXPECT_LE(nse(s.eng->prefill(p, Method::Epic, mp).logits, full.logits), 1e-8);
+  // Decoding after a reuse prefill continues exactly as after a full prefill.
+  RagState a = s.eng->prefill(p, Method::CacheClip, mp), b = s.eng->prefill(p, Method::Full, mp);
+  EXPECT_LE(nse(s.eng->step(a, 7), s.eng->step(b, 7)), 1e-8);
+}
+
+TEST_P(EveryArch, NaiveWithOneChunkAndApeNeutralEqualFull) {
+  Rig s(make(GetParam(), 21), make(GetParam(), 22, 1));
+  const RagPrompt p = random_prompt(4, {19}, 5, 320, 2);
+  s.eng->precompute(p);
+  MethodParams mp;
+  const RagState full = s.eng->prefill(p, Method::Full, mp);
+  // One chunk after P is exactly what full prefill computes for those rows (un-rotated to
+  // before RoPE in the store, rotated back at assembly).
+  EXPECT_LE(nse(s.eng->prefill(p, Method::Naive, mp).logits, full.logits), 1e-8);
+  // APE with T = S = 1 and one chunk: the two-group merge is the plain softmax over all keys.
+  mp.ape_t = 1.0f;
+  mp.ape_s = 1.0f;
+  RagState ape = s.eng->prefill(p, Method::Ape, mp);
+  EXPECT_LE(nse(ape.logits, full.logits), 1e-8);
+  RagState f2 = s.eng->prefill(p, Method::Full, mp);
+  EXPECT_LE(nse(s.eng->step(ape, 3), s.eng->step(f2, 3)), 1e-8) << "APE decode";
+  // With the paper's T = S = 0.9 it must differ (the temperature really applies).
+  mp.ape_t = 0.9f;
+  mp.ape_s = 0.9f;
+  EXPECT_GT(nse(s.eng->prefill(p, Method::Ape, mp).logits, full.logits), 1e-10);
+}
+
+TEST_P(EveryArch, MaskIsExactForRecomputedRows) {
+  // Epic recomputes the first rows of C2 and C3; changing the question (later rows) must not
+  // change what those rows wrote into the cache at the last layer.
+  Rig s(make(GetParam(), 31), make(GetParam(), 32, 1));
+  RagPrompt p = random_prompt(3, {8, 8, 8}, 4, 320, 3);
+  s.eng->precompute(p);
+  MethodParams mp;
+  mp.epic_k = 3;
+  RagState a = s.eng->prefill(p, Method::Epic, mp);
+  for (auto& t : p.question) t = (t + 17) % 320;
+  RagState b = s.eng->prefill(p, Method::Epic, mp);
+  const ModelConfig& c = s.pm.config;
+  const int64_t kvd = c.n_head_kv * c.head_dim, L = c.n_layer - 1;
+  for (int64_t row : {11, 12, 13, 19, 20, 21}) {
+    std::vector<float> ka(static_cast<size_t>(kvd)), kb(ka.size()), va(ka.size()), vb(ka.size());
+    s.be->download(*a.kv.k[L], static_cast<size_t>(row * kvd) * 4, ka.data(), ka.size() * 4);
+    s.be->download(*b.kv.k[L], static_cast<size_t>(row * kvd) * 4, kb.data(), kb.size() * 4);
+    s.be->download(*a.kv.v[L], static_cast<size_t>(row * kvd) * 4, va.data(), va.size() * 4);
+    s.be->download(*b.kv.v[L], static_cast<size_t>(row * kvd) * 4, vb.data(), vb.size() * 4);
+    EXPECT_LE(nse(kb, ka), 1e-12) << "row " << row;
+    EXPECT_LE(nse(vb, va), 1e-12) << "row " << row;
+  }
+  EXPECT_GT(nse(a.logits, b.logits), 1e-6) << "the question did change";
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, EveryArch, ::testing::Values("tiny-llama", "tiny-qwen2"));
+
+TEST(RagEngine, StoreHitsMissesAndMissingChunks) {
+  Rig s(make("tiny-llama", 41), make("tiny-llama", 42, 1), KVStoreType::F16);
+  const RagPrompt p = random_prompt(4, {10, 12}, 3, 320, 4);
+  MethodParams mp;
+  RagState cold = s.eng->prefill(p, Method::Naive, mp);  // nothing stored: chunks computed in the request
+  EXPECT_EQ(cold.missing_chunks, 2);
+  EXPECT_EQ(cold.recomputed.size(), 10u + 12u + 3u);
+  EXPECT_EQ(s.eng->precompute(p), 2) << "two chunks (the prefix was stored on first use)";
+  EXPECT_EQ(s.eng->precompute(p), 0);
+  RagState warm = s.eng->prefill(p, Method::Naive, mp);
+  EXPECT_EQ(warm.missing_chunks, 0);
+  EXPECT_EQ(warm.recomputed.size(), 3u);
+  EXPECT_EQ(warm.reused, 4 + 10 + 12);
+  // The cold request computed the chunks fully in context (= full prefill).
+  const RagState full = s.eng->prefill(p, Method::Full, mp);
+  EXPECT_LE(nse(cold.logits, full.logits), 1e-8);
+  EXPECT_GT(nse(warm.logits, full.logits), 1e-8) << "naive reuse of two chunks loses the C2 -> C1 attention";
+  // A chunk's key depends on the prefix and the model, never on its neighbours.
+  RagPrompt q = p;
+  std::swap(q.chunks[0], q.chunks[1]);
+  EXPECT_EQ(s.eng->prefill(q, Method::Naive, mp).missing_chunks, 0);
+  RagPrompt r = p;
+  r.prefix[1] = (r.prefix[1] + 1) % 320;
+  EXPECT_NE(s.eng->chunk_key(r.prefix, r.chunks[0]), s.eng->chunk_key(p.prefix, p.chunks[0]));
+  // Bad input: out-of-vocabulary ids, no question, bad parameters.
+  RagPrompt bad = p;
+  bad.chunks[0][0] = 5000;
+  EXPECT_THAT(test::error_of([&] { s.eng->prefill(bad, Method::Naive, mp); }), HasSubstr("out of range"));
+  bad = p;
+  bad.question.clear();
+  EXPECT_THAT(test::error_of([&] { s.eng->prefill(bad, Method::Naive, mp); }), HasSubstr("question is empty"));
+  mp.recompute = 1.5;
+  EXPECT_THAT(test::error_of([&] { s.eng->prefill(p, Method::CacheClip, mp); }), HasSubstr("recompute ratio"));
+}
+
+TEST(RagEngine, CacheClipSelectsTheBudgetAndNeedsAnAux) {
+  Rig s(make("tiny-qwen2", 51), make("tiny-qwen2", 52, 1));
+  const RagPrompt p = random_prompt(3, {16, 16, 16, 16}, 4, 320, 5);
+  s.eng->precompute(p);
+  MethodParams mp;
+  mp.recompute = 0.25;
+  RagState st = s.eng->prefill(p, Method::CacheClip, mp);
+  EXPECT_EQ(static_cast<int64_t>(st.recomputed.size()), 12 + 4) << "floor(0.25 * 48) + |Q|";
+  EXPECT_EQ(st.aux_scores.size(), static_cast<size_t>(3 + 64 + 4));
+  double mass = 0;
+  for (size_t i = 3; i < 3 + 64; ++i) mass += st.aux_scores[i];
+  EXPECT_GT(mass, 0.0);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(st.aux_scores[i], 0.0f) << "prefix rows are not context";
+  RagEngine no_aux(*s.primary, *s.store, RagOptions{});
+  EXPECT_THAT(test::error_of([&] { no_aux.prefill(p, Method::CacheClip, mp); }), HasSubstr("auxiliary"));
+  // An aux with another vocabulary is refused.
+  ModelConfig c = config_preset("tiny-qwen2");
+  c.n_vocab = 300;
+  const std::string other = test::temp_dir() + "/other-vocab.gguf";
+  write_model(c, default_tokenizer(c.n_vocab), random_values(1), other, WriteOptions{});
+  Model om = load_model(other);
+  RagModel orm(om, *s.be);
+  EXPECT_THAT(test::error_of([&] { no_aux.set_aux(&orm); }), HasSubstr("vocabulary"));
+}
+
+TEST(RagEngine, Stories260KCacheClipBeatsNaive) {
+  CC_SKIP_WITHOUT_SHARED("models/stories260K/stories260K.bin");
+  const std::string dir = test::shared_dir() + "/models/stories260K";
+  LoadOptions lo;
+  lo.tokenizer_path = dir + "/tok512.bin";
+  // Aux: the model itself (a real model; the premise check is aux == primary's own attention).
+  Rig s(dir + "/stories260K.bin", dir + "/stories260K.bin", KVStoreType::F16, lo);
+  Tokenizer tok(s.pm.tokenizer);
+  RagText t;
+  t.prefix = "Once upon a time, there was a little girl named Lily.";
+  t.docs = {"She loved to play outside in the park with her dog Max.",
+            "One day, Max found a big red ball under a tree. He barked and ran to Lily.",
+            "Lily's mom said they had to go home, because it was going to rain soon.",
+            "At home, Lily gave Max a bath and they sat by the warm fire together."};
+  t.question = "The next day, Lily and Max went back to the park to find the";
+  const RagPrompt p = tokenize_rag(tok, t, false);
+  EXPECT_EQ(p.prefix.front(), s.pm.tokenizer.bos_id);
+  EXPECT_EQ(p.chunks[1], tok.encode(t.docs[1], false, false)) << "a chunk's ids are its text's ids alone";
+  s.eng->precompute(p);
+  MethodParams mp;
+  mp.recompute = 0.2;
+  const RagState full = s.eng->prefill(p, Method::Full, mp);
+  const double kl_naive = kl_divergence(full.logits, s.eng->prefill(p, Method::Naive, mp).logits);
+  const double kl_clip = kl_divergence(full.logits, s.eng->prefill(p, Method::CacheClip, mp).logits);
+  EXPECT_LT(kl_clip, kl_naive) << "cacheclip " << kl_clip << " vs naive " << kl_naive;
+  EXPECT_GT(kl_naive, 1e-6) << "naive reuse must lose something across 4 chunks";
+}
+
+}  // namespace
+}  // namespace cc
