@@ -13,5 +13,8 @@ Runner add_make_model(CLI::App& app);
 Runner add_convert(CLI::App& app);
 Runner add_generate(CLI::App& app);
 Runner add_bench(CLI::App& app);
+Runner add_rag(CLI::App& app);
+Runner add_compare(CLI::App& app);
+Runner add_precompute(CLI::App& app);
 
 }  // namespace cc::cli

@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
       {"convert", cc::cli::add_convert(app)},
       {"generate", cc::cli::add_generate(app)},
       {"bench", cc::cli::add_bench(app)},
+      {"rag", cc::cli::add_rag(app)},
+      {"compare", cc::cli::add_compare(app)},
+      {"precompute", cc::cli::add_precompute(app)},
   };
   try {
     app.parse(argc, argv);

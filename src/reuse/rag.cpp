@@ -272,6 +272,18 @@ std::vector<float> last_layer_attention(Transformer& tf, std::unique_ptr<DeviceB
   return score;
 }
 
+std::vector<float> context_scores(Transformer& tf, const RagPrompt& p, bool max_over_heads, bool last_row_only) {
+  const PromptLayout L(p);
+  const int64_t N = L.n_total;
+  const std::vector<int32_t> tokens = p.flat();
+  KVCache kv = tf.make_cache(N, DType::F32);
+  auto x = tf.embed(tokens);
+  std::vector<int64_t> pos(static_cast<size_t>(N));
+  std::iota(pos.begin(), pos.end(), 0);
+  for (int64_t l = 0; l + 1 < tf.config().n_layer; ++l) tf.run_layer(l, *x, pos, pos, kv, N);
+  return last_layer_attention(tf, x, L, kv, max_over_heads, last_row_only);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Models
 
@@ -490,13 +502,7 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
   if (m == Method::Epic) extra = select_epic(L, mp.epic_k);
   if (m == Method::CacheClip) {
     if (!aux_) fail("method cacheclip needs an auxiliary model (--aux)");
-    Transformer& at = aux_->tf;
-    KVCache akv = at.make_cache(N, DType::F32);
-    auto x = at.embed(tokens);
-    std::vector<int64_t> apos(static_cast<size_t>(N));
-    std::iota(apos.begin(), apos.end(), 0);
-    for (int64_t l = 0; l + 1 < at.config().n_layer; ++l) at.run_layer(l, *x, apos, apos, akv, N);
-    s.aux_scores = last_layer_attention(at, x, L, akv, mp.max_over_heads, mp.last_row_only);
+    s.aux_scores = context_scores(aux_->tf, p, mp.max_over_heads, mp.last_row_only);
     extra = select_windows(L, s.aux_scores, mp.recompute, mp.window);
   }
   for (int64_t r : extra) fresh[static_cast<size_t>(r)] = 1;

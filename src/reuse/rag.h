@@ -92,6 +92,11 @@ std::vector<int64_t> select_windows(const PromptLayout& L, const std::vector<flo
 // layer's keys in the cache. Rows outside the context get 0.
 std::vector<float> last_layer_attention(Transformer& tf, std::unique_ptr<DeviceBuffer>& x, const PromptLayout& L, KVCache& kv, bool max_over_heads, bool last_row_only);
 
+// A full-attention prefill of the whole prompt on tf (in its own f32 cache), then
+// last_layer_attention: what the cacheclip selector scores with on the auxiliary model, and
+// the primary's own attention for the premise check.
+std::vector<float> context_scores(Transformer& tf, const RagPrompt& p, bool max_over_heads, bool last_row_only);
+
 // A model taking part in requests: its transformer and the fingerprint its chunk keys use.
 struct RagModel {
   RagModel(const Model& m, Backend& be);

@@ -1,0 +1,152 @@
+// TTFT of every reuse method against full prefill, in one process (issue 4's benchmark).
+//   bench_rag PRIMARY AUX [-t threads] [-r reps] [--prefix 64] [--chunks 8] [--chunk-len 512]
+//             [--question 32] [--recompute 0.2] [--scaling 2048,4096,8192,16384] [--kv-type f32]
+// Random token ids (speed does not depend on them); the chunks are put in a memory store first,
+// as in production; every figure is the median of the repetitions. Prints tables.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "reuse/rag.h"
+
+using namespace cc;
+
+namespace {
+
+RagPrompt make_prompt(int np, int n_chunks, int len, int nq, int vocab, unsigned seed) {
+  std::mt19937 rng(seed);
+  auto tok = [&] { return static_cast<int32_t>(rng() % static_cast<unsigned>(vocab)); };
+  RagPrompt p;
+  for (int i = 0; i < np; ++i) p.prefix.push_back(tok());
+  for (int c = 0; c < n_chunks; ++c) {
+    p.chunks.emplace_back();
+    for (int i = 0; i < len; ++i) p.chunks.back().push_back(tok());
+  }
+  for (int i = 0; i < nq; ++i) p.question.push_back(tok());
+  return p;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> out;
+  size_t a = 0;
+  while (a < s.size()) {
+    size_t b = s.find(',', a);
+    if (b == std::string::npos) b = s.size();
+    out.push_back(std::stoi(s.substr(a, b - a)));
+    a = b + 1;
+  }
+  return out;
+}
+
+struct Row {
+  Method m;
+  double ttft = 0, load = 0, aux = 0, rec = 0;
+  size_t recomputed = 0;
+};
+
+Row run(RagEngine& eng, const RagPrompt& p, Method m, const MethodParams& mp, int reps) {
+  Row r{m};
+  std::vector<double> t, l, a, c;
+  for (int i = 0; i < reps; ++i) {
+    RagState s = eng.prefill(p, m, mp);
+    t.push_back(s.timing.total_ms());
+    l.push_back(s.timing.load_ms);
+    a.push_back(s.timing.aux_ms);
+    c.push_back(s.timing.recompute_ms);
+    r.recomputed = s.recomputed.size();
+  }
+  r.ttft = median(t);
+  r.load = median(l);
+  r.aux = median(a);
+  r.rec = median(c);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc < 3) {
+      std::fprintf(stderr, "usage: bench_rag PRIMARY AUX [-t N] [-r N] [--prefix N] [--chunks N] [--chunk-len N] "
+                           "[--question N] [--recompute R] [--scaling L1,L2,...] [--kv-type f32|f16|bf16]\n");
+      return 2;
+    }
+    int threads = 0, reps = 3, np = 64, n_chunks = 8, len = 512, nq = 32;
+    double r = 0.2;
+    std::string scaling, kv = "f32";
+    for (int i = 3; i + 1 < argc; i += 2) {
+      const std::string a = argv[i], v = argv[i + 1];
+      if (a == "-t") threads = std::stoi(v);
+      else if (a == "-r") reps = std::stoi(v);
+      else if (a == "--prefix") np = std::stoi(v);
+      else if (a == "--chunks") n_chunks = std::stoi(v);
+      else if (a == "--chunk-len") len = std::stoi(v);
+      else if (a == "--question") nq = std::stoi(v);
+      else if (a == "--recompute") r = std::stod(v);
+      else if (a == "--scaling") scaling = v;
+      else if (a == "--kv-type") kv = v;
+      else fail("unknown option ", a);
+    }
+    Model pm = load_model(argv[1]), am = load_model(argv[2]);
+    CpuBackendOptions bo;
+    bo.threads = threads;
+    auto be = make_cpu_backend(bo);
+    RagModel primary(pm, *be), aux(am, *be);
+    ChunkStoreOptions so;
+    so.type = KVStoreType::F16;
+    so.memory_budget_bytes = size_t{16} << 30;
+    ChunkStore store(so);
+    RagOptions ro;
+    ro.kv_type = *dtype_from_name(kv);
+    ro.max_new_tokens = 1;
+    RagEngine eng(primary, store, ro);
+    eng.set_aux(&aux);
+    MethodParams mp;
+    mp.recompute = r;
+    std::printf("primary %s (%.1fM params), aux %s (%.1fM params), %s, KV %s, store f16 (memory)\n", argv[1],
+                pm.n_params() / 1e6, argv[2], am.n_params() / 1e6, be->name().c_str(), kv.c_str());
+
+    const RagPrompt p = make_prompt(np, n_chunks, len, nq, static_cast<int>(pm.config.n_vocab), 1);
+    eng.precompute(p);
+    std::printf("\nprompt: prefix %d + %d chunks x %d + question %d = %lld tokens, chunks in the store; recompute r = %.2f; "
+                "median of %d\n\n", np, n_chunks, len, nq, static_cast<long long>(p.size()), r, reps);
+    std::printf("| method     | recomputed rows | TTFT ms   | speed-up vs full | load ms | aux ms  | recompute ms |\n");
+    std::printf("|------------|-----------------|-----------|------------------|---------|---------|--------------|\n");
+    const Row full = run(eng, p, Method::Full, mp, reps);
+    for (Method m : all_methods()) {
+      const Row x = m == Method::Full ? full : run(eng, p, m, mp, reps);
+      std::printf("| %-10s | %15zu | %9.1f | %15.2fx | %7.1f | %7.1f | %12.1f |\n", method_name(m), x.recomputed, x.ttft,
+                  full.ttft / x.ttft, x.load, x.aux, x.rec);
+      std::fflush(stdout);
+    }
+    if (!scaling.empty()) {
+      std::printf("\nTTFT scaling (chunks of %d tokens, prefix %d, question %d; median of %d):\n\n", len, np, nq, reps);
+      std::printf("| prompt tokens | full ms   | cacheblend ms | cacheclip ms | cacheblend speed-up | cacheclip speed-up |\n");
+      std::printf("|---------------|-----------|---------------|--------------|---------------------|--------------------|\n");
+      for (int total : parse_list(scaling)) {
+        const int nc = std::max(1, (total - np - nq) / len);
+        const RagPrompt q = make_prompt(np, nc, len, nq, static_cast<int>(pm.config.n_vocab), 7u + static_cast<unsigned>(total));
+        eng.precompute(q);
+        const Row f = run(eng, q, Method::Full, mp, reps), b = run(eng, q, Method::CacheBlend, mp, reps),
+                  c = run(eng, q, Method::CacheClip, mp, reps);
+        std::printf("| %13lld | %9.1f | %13.1f | %12.1f | %18.2fx | %17.2fx |\n", static_cast<long long>(q.size()), f.ttft,
+                    b.ttft, c.ttft, f.ttft / b.ttft, f.ttft / c.ttft);
+        std::fflush(stdout);
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_rag: %s\n", e.what());
+    return 1;
+  }
+}

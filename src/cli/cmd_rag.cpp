@@ -1,0 +1,373 @@
+// cacheclip rag / compare / precompute: RAG requests through the chunk KV store.
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "base/error.h"
+#include "base/mapped_file.h"
+#include "cli/commands.h"
+#include "infer/sampler.h"
+#include "reuse/rag.h"
+
+namespace cc::cli {
+
+namespace {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// Options every RAG command shares.
+struct RagOpts {
+  std::string model, aux, store, store_type = "f16", tokenizer, aux_tokenizer, kv_type = "f32", salt;
+  std::string prefix, question, prompt, sep = "\n---\n", method = "cacheclip", pool = "mean", rows = "all";
+  std::vector<std::string> docs;
+  double mem_budget_mib = 1024;
+  int64_t chunk_tokens = 0, n = 32;
+  int threads = 0;
+  bool chat = false, json = false, no_store_missing = false;
+  MethodParams mp;
+};
+
+void add_request_options(CLI::App* sub, RagOpts& o, bool with_method) {
+  sub->add_option("-m,--model", o.model, "primary model file or folder")->required();
+  sub->add_option("--aux", o.aux, "auxiliary model (same tokenizer) for cacheclip");
+  sub->add_option("--store", o.store, "chunk store folder (default: memory only)");
+  sub->add_option("--store-type", o.store_type, "storage type of chunk KV: f16, bf16, int8, f32")->capture_default_str();
+  sub->add_option("--mem-budget", o.mem_budget_mib, "memory tier budget in MiB")->capture_default_str();
+  sub->add_option("--prefix", o.prefix, "shared prefix text (system prompt)");
+  sub->add_option("--doc", o.docs, "a document file (repeatable, in retrieval order)");
+  sub->add_option("-q,--question", o.question, "the question");
+  sub->add_option("--prompt", o.prompt, "one prompt: PREFIX<sep>CHUNK<sep>...<sep>QUESTION (instead of --prefix/--doc/-q)");
+  sub->add_option("--sep", o.sep, "chunk separator of --prompt (default: a line '---')");
+  sub->add_option("--chunk-tokens", o.chunk_tokens, "split every document into chunks of N tokens (0 = one chunk per document)");
+  sub->add_flag("--chat", o.chat, "apply the model's chat template around the request");
+  sub->add_option("-t,--threads", o.threads, "threads (default: all cores)");
+  sub->add_option("--kv-type", o.kv_type, "the request's KV cache type: f32, f16, bf16")->capture_default_str();
+  sub->add_option("--salt", o.salt, "tenant salt of chunk keys");
+  sub->add_option("--tokenizer", o.tokenizer, "tokenizer.bin for a llama2.c primary");
+  sub->add_option("--aux-tokenizer", o.aux_tokenizer, "tokenizer.bin for a llama2.c auxiliary model");
+  sub->add_option("-n,--n-predict", o.n, "tokens to generate (compare: greedy tokens compared)")->capture_default_str();
+  sub->add_flag("--json", o.json, "print JSON");
+  if (with_method) sub->add_option("--method", o.method, "full, prefix, naive, epic, cacheblend, ape, cacheclip")->capture_default_str();
+  sub->add_option("-r,--recompute", o.mp.recompute, "recompute ratio r (cacheblend, cacheclip)")->capture_default_str();
+  sub->add_option("--epic-k", o.mp.epic_k, "epic: first k tokens of each chunk")->capture_default_str();
+  sub->add_option("--check-layer", o.mp.check_layer, "cacheblend: check layer")->capture_default_str();
+  sub->add_option("--ape-t", o.mp.ape_t, "ape: temperature T")->capture_default_str();
+  sub->add_option("--ape-s", o.mp.ape_s, "ape: scale S")->capture_default_str();
+  sub->add_option("--window", o.mp.window, "cacheclip: window w")->capture_default_str();
+  sub->add_option("--pool", o.pool, "cacheclip: pooling over heads, mean or max")->capture_default_str();
+  sub->add_option("--rows", o.rows, "cacheclip: question rows scored, all or last")->capture_default_str();
+}
+
+// Everything a request needs, loaded once.
+struct Loaded {
+  Model pm, am;
+  bool has_aux = false;
+  std::unique_ptr<Backend> be;
+  std::unique_ptr<RagModel> primary, aux;
+  std::unique_ptr<ChunkStore> store;
+  std::unique_ptr<RagEngine> eng;
+  std::unique_ptr<Tokenizer> tok;
+};
+
+std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
+  if (o.pool != "mean" && o.pool != "max") fail("--pool must be mean or max, not '", o.pool, "'");
+  if (o.rows != "all" && o.rows != "last") fail("--rows must be all or last, not '", o.rows, "'");
+  o.mp.max_over_heads = o.pool == "max";
+  o.mp.last_row_only = o.rows == "last";
+  check_method_params(o.mp);
+  if (o.chunk_tokens < 0) fail("--chunk-tokens must be >= 0");
+  if (!(o.mem_budget_mib >= 0)) fail("--mem-budget must be >= 0");
+  auto L = std::make_unique<Loaded>();
+  LoadOptions lo;
+  lo.tokenizer_path = o.tokenizer;
+  L->pm = load_model(o.model, lo);
+  CpuBackendOptions bo;
+  bo.threads = o.threads;
+  L->be = make_cpu_backend(bo);
+  L->primary = std::make_unique<RagModel>(L->pm, *L->be);
+  ChunkStoreOptions so;
+  so.dir = o.store;
+  so.type = parse_kv_store_type(o.store_type);
+  so.memory_budget_bytes = static_cast<size_t>(o.mem_budget_mib * 1048576.0);
+  L->store = std::make_unique<ChunkStore>(so);
+  RagOptions ro;
+  const auto kt = dtype_from_name(o.kv_type);
+  if (!kt) fail("unknown KV cache type '", o.kv_type, "' (f32, f16, bf16)");
+  ro.kv_type = *kt;
+  ro.max_new_tokens = room;
+  ro.tenant_salt = o.salt;
+  L->eng = std::make_unique<RagEngine>(*L->primary, *L->store, ro);
+  if (!o.aux.empty()) {
+    LoadOptions alo;
+    alo.tokenizer_path = o.aux_tokenizer.empty() ? o.tokenizer : o.aux_tokenizer;
+    L->am = load_model(o.aux, alo);
+    L->aux = std::make_unique<RagModel>(L->am, *L->be);
+    L->eng->set_aux(L->aux.get());
+    L->has_aux = true;
+  }
+  L->tok = std::make_unique<Tokenizer>(L->pm.tokenizer);
+  return L;
+}
+
+// Splits each document's tokens into pieces of n tokens (n = 0: unchanged).
+void split_chunks(RagPrompt& p, int64_t n) {
+  if (n <= 0) return;
+  std::vector<std::vector<int32_t>> out;
+  for (const auto& c : p.chunks) {
+    for (size_t i = 0; i < c.size(); i += static_cast<size_t>(n)) {
+      out.emplace_back(c.begin() + static_cast<int64_t>(i), c.begin() + static_cast<int64_t>(std::min(c.size(), i + static_cast<size_t>(n))));
+    }
+  }
+  p.chunks = std::move(out);
+}
+
+RagPrompt request_of(const RagOpts& o, const Tokenizer& tok) {
+  RagText t;
+  if (!o.prompt.empty()) {
+    if (!o.docs.empty() || !o.question.empty() || !o.prefix.empty()) {
+      fail("give the request either as --prompt or as --prefix/--doc/-q, not both");
+    }
+    t = split_rag_text(o.prompt, o.sep);
+  } else {
+    if (o.docs.empty()) fail("no documents: give --doc FILE (repeatable) or --prompt");
+    if (o.question.empty()) fail("no question: give -q TEXT");
+    t.prefix = o.prefix;
+    t.question = o.question;
+    for (const auto& d : o.docs) t.docs.push_back(read_text_file(d));
+  }
+  RagPrompt p = tokenize_rag(tok, t, o.chat);
+  split_chunks(p, o.chunk_tokens);
+  return p;
+}
+
+int32_t argmax(const std::vector<float>& v) {
+  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+// Greedy continuation (stops at an end-of-generation token).
+std::vector<int32_t> greedy(RagEngine& eng, RagState& s, const Tokenizer& tok, int64_t n) {
+  std::vector<int32_t> out;
+  std::vector<float> logits = s.logits;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t t = argmax(logits);
+    if (tok.is_eog(t)) break;
+    out.push_back(t);
+    if (i + 1 < n) logits = eng.step(s, t);
+  }
+  return out;
+}
+
+void store_missing(Loaded& L, const RagPrompt& p) {
+  // Chunks that missed are computed on their own now (after the answer, outside the TTFT).
+  L.eng->precompute(p);
+}
+
+nlohmann::json timing_json(const RagState& s) {
+  return {{"tokenize_ms", s.timing.tokenize_ms}, {"load_ms", s.timing.load_ms}, {"aux_ms", s.timing.aux_ms},
+          {"recompute_ms", s.timing.recompute_ms}, {"first_token_ms", s.timing.first_token_ms},
+          {"ttft_ms", s.timing.total_ms()}};
+}
+
+}  // namespace
+
+Runner add_rag(CLI::App& app) {
+  auto* sub = app.add_subcommand("rag", "Answer a RAG request with a reuse method, printing a TTFT breakdown");
+  auto o = std::make_shared<RagOpts>();
+  add_request_options(sub, *o, true);
+  sub->add_flag("--no-store-missing", o->no_store_missing, "do not add chunks that missed to the store");
+  return [o]() {
+    if (o->n < 0 || o->n > (1 << 20)) fail("-n must be in 0..1048576");
+    auto L = load_all(*o, o->n + 1);
+    const Method m = parse_method(o->method);
+    auto t0 = Clock::now();
+    const RagPrompt p = request_of(*o, *L->tok);
+    const double tok_ms = ms_since(t0);
+    RagState s = L->eng->prefill(p, m, o->mp);
+    s.timing.tokenize_ms = tok_ms;
+    auto t1 = Clock::now();
+    const std::vector<int32_t> ans = greedy(*L->eng, s, *L->tok, o->n);
+    const double gen_ms = ms_since(t1);
+    const std::string text = L->tok->decode(ans, true);
+    if (!o->no_store_missing && s.missing_chunks > 0) store_missing(*L, p);
+    const auto st = L->store->stats();
+    if (o->json) {
+      nlohmann::json j = {{"method", method_name(m)},
+                          {"answer", text},
+                          {"tokens", s.n_tokens},
+                          {"reused", s.reused},
+                          {"recomputed", s.recomputed.size()},
+                          {"missing_chunks", s.missing_chunks},
+                          {"chunks", p.chunks.size()},
+                          {"timing", timing_json(s)},
+                          {"generated", ans.size()},
+                          {"generation_ms", gen_ms},
+                          {"store", {{"mem_hits", st.mem_hits}, {"disk_hits", st.disk_hits}, {"misses", st.misses},
+                                     {"rejected", st.rejected}}}};
+      std::printf("%s\n", j.dump(2).c_str());
+      return 0;
+    }
+    std::printf("%s\n", text.c_str());
+    std::fprintf(stderr, "\n%s: %lld prompt tokens (%zu chunks), %lld reused, %zu recomputed, %lld chunk(s) missing from the store\n",
+                 method_name(m), static_cast<long long>(s.n_tokens), p.chunks.size(), static_cast<long long>(s.reused),
+                 s.recomputed.size(), static_cast<long long>(s.missing_chunks));
+    std::fprintf(stderr, "TTFT %.1f ms = tokenize %.1f + store lookup/load %.1f + aux prefill/selection %.1f + recompute %.1f + first token %.1f\n",
+                 s.timing.total_ms(), s.timing.tokenize_ms, s.timing.load_ms, s.timing.aux_ms, s.timing.recompute_ms,
+                 s.timing.first_token_ms);
+    std::fprintf(stderr, "generation: %zu tokens in %.1f ms; store: %llu memory hits, %llu disk hits, %llu misses, %llu rejected\n",
+                 ans.size(), gen_ms, static_cast<unsigned long long>(st.mem_hits), static_cast<unsigned long long>(st.disk_hits),
+                 static_cast<unsigned long long>(st.misses), static_cast<unsigned long long>(st.rejected));
+    return 0;
+  };
+}
+
+Runner add_compare(CLI::App& app) {
+  auto* sub = app.add_subcommand("compare", "Run a request with full prefill and with each method: fidelity and TTFT");
+  auto o = std::make_shared<RagOpts>();
+  o->n = 32;
+  add_request_options(sub, *o, false);
+  auto methods = std::make_shared<std::string>("prefix,naive,epic,cacheblend,ape,cacheclip");
+  sub->add_option("--methods", *methods, "comma-separated methods to compare with full")->capture_default_str();
+  return [o, methods]() {
+    if (o->n < 1 || o->n > 4096) fail("-n must be in 1..4096");
+    auto L = load_all(*o, o->n + 1);
+    std::vector<Method> ms;
+    for (size_t a = 0; a <= methods->size();) {
+      size_t b = methods->find(',', a);
+      if (b == std::string::npos) b = methods->size();
+      if (b > a) ms.push_back(parse_method(methods->substr(a, b - a)));
+      a = b + 1;
+    }
+    const RagPrompt p = request_of(*o, *L->tok);
+    L->eng->precompute(p);  // chunks in the store, as in production
+    RagState full = L->eng->prefill(p, Method::Full, o->mp);
+    const std::vector<float> full_logits = full.logits, full_hidden = full.hidden;
+    const double full_ms = full.timing.total_ms();
+    const std::vector<int32_t> ref = greedy(*L->eng, full, *L->tok, o->n);
+    nlohmann::json rows = nlohmann::json::array();
+    std::printf("%zu prompt tokens (prefix %zu, %zu chunks, question %zu); reference: full prefill %.1f ms\n",
+                static_cast<size_t>(p.size()), p.prefix.size(), p.chunks.size(), p.question.size(), full_ms);
+    std::printf("| method     | recomputed | TTFT ms  | speed-up | KL(full||m) | top-1 agree | hidden rel err |\n");
+    std::printf("|------------|------------|----------|----------|-------------|-------------|----------------|\n");
+    for (Method m : ms) {
+      if (m == Method::CacheClip && !L->has_aux) {
+        std::printf("| %-10s | (skipped: no --aux model) |\n", method_name(m));
+        continue;
+      }
+      RagState s = L->eng->prefill(p, m, o->mp);
+      const double kl = kl_divergence(full_logits, s.logits);
+      double num = 0, den = 0;
+      for (size_t i = 0; i < full_hidden.size(); ++i) {
+        num += (static_cast<double>(s.hidden[i]) - full_hidden[i]) * (static_cast<double>(s.hidden[i]) - full_hidden[i]);
+        den += static_cast<double>(full_hidden[i]) * full_hidden[i];
+      }
+      const double rel = std::sqrt(num / std::max(den, 1e-30));
+      // Top-1 agreement: the method's argmax against the full model's greedy tokens, fed them.
+      int64_t agree = 0;
+      std::vector<float> logits = s.logits;
+      for (size_t i = 0; i < ref.size(); ++i) {
+        agree += argmax(logits) == ref[i];
+        if (i + 1 < ref.size()) logits = L->eng->step(s, ref[i]);
+      }
+      const double top1 = ref.empty() ? 1.0 : static_cast<double>(agree) / static_cast<double>(ref.size());
+      const double ms_ = s.timing.total_ms();
+      std::printf("| %-10s | %10zu | %8.1f | %7.2fx | %11.3g | %11.3f | %14.3g |\n", method_name(m), s.recomputed.size(),
+                  ms_, full_ms / std::max(ms_, 1e-3), kl, top1, rel);
+      rows.push_back({{"method", method_name(m)}, {"recomputed", s.recomputed.size()}, {"ttft_ms", ms_},
+                      {"speedup", full_ms / std::max(ms_, 1e-3)}, {"kl", kl}, {"top1", top1}, {"hidden_rel_err", rel},
+                      {"timing", timing_json(s)}});
+    }
+    nlohmann::json out = {{"tokens", p.size()}, {"full_ttft_ms", full_ms}, {"methods", rows}};
+    if (L->has_aux) {
+      const auto prim = context_scores(L->primary->tf, p, o->mp.max_over_heads, o->mp.last_row_only);
+      const auto aux = context_scores(L->aux->tf, p, o->mp.max_over_heads, o->mp.last_row_only);
+      const AttentionSimilarity sim = attention_similarity(PromptLayout(p), prim, aux, o->mp.recompute);
+      std::printf("premise (last-layer attention over the context, aux vs primary): KL %.4f, Pearson %.3f, top-%.0f%% Jaccard %.3f\n",
+                  sim.kl, sim.pearson, o->mp.recompute * 100, sim.jaccard);
+      out["premise"] = {{"kl", sim.kl}, {"pearson", sim.pearson}, {"jaccard", sim.jaccard}};
+    }
+    if (o->json) std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  };
+}
+
+Runner add_precompute(CLI::App& app) {
+  auto* sub = app.add_subcommand("precompute", "Fill a chunk store from a folder of documents");
+  struct P {
+    std::string model, store, store_type = "f16", docs, prefix, tokenizer, salt;
+    int64_t chunk_tokens = 0;
+    int threads = 0;
+    bool chat = false;
+  };
+  auto o = std::make_shared<P>();
+  sub->add_option("-m,--model", o->model, "primary model")->required();
+  sub->add_option("--store", o->store, "chunk store folder")->required();
+  sub->add_option("--store-type", o->store_type, "f16, bf16, int8, f32")->capture_default_str();
+  sub->add_option("--docs", o->docs, "folder of documents (one file per chunk, sorted by name)")->required();
+  sub->add_option("--prefix", o->prefix, "the shared prefix the requests will use");
+  sub->add_option("--chunk-tokens", o->chunk_tokens, "split documents into chunks of N tokens (0 = one per file)");
+  sub->add_flag("--chat", o->chat, "the requests use the chat template");
+  sub->add_option("-t,--threads", o->threads, "threads");
+  sub->add_option("--tokenizer", o->tokenizer, "tokenizer.bin for a llama2.c model");
+  sub->add_option("--salt", o->salt, "tenant salt");
+  return [o]() {
+    if (!fs::is_directory(o->docs)) fail(o->docs, ": not a folder of documents");
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(o->docs)) {
+      if (e.is_regular_file()) files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty()) fail(o->docs, ": no files");
+    LoadOptions lo;
+    lo.tokenizer_path = o->tokenizer;
+    Model m = load_model(o->model, lo);
+    CpuBackendOptions bo;
+    bo.threads = o->threads;
+    auto be = make_cpu_backend(bo);
+    RagModel rm(m, *be);
+    ChunkStoreOptions so;
+    so.dir = o->store;
+    so.type = parse_kv_store_type(o->store_type);
+    so.memory_budget_bytes = 0;  // straight to disk
+    ChunkStore store(so);
+    RagOptions ro;
+    ro.tenant_salt = o->salt;
+    RagEngine eng(rm, store, ro);
+    Tokenizer tok(m.tokenizer);
+    RagText t;
+    t.prefix = o->prefix;
+    t.question = "?";
+    int computed = 0;
+    size_t total_chunks = 0;
+    auto t0 = Clock::now();
+    const bool tty = isatty(2);
+    for (size_t i = 0; i < files.size(); ++i) {
+      t.docs = {read_text_file(files[i].string())};
+      if (t.docs[0].empty()) {
+        std::fprintf(stderr, "cacheclip: warning: %s is empty, skipped\n", files[i].c_str());
+        continue;
+      }
+      RagPrompt p = tokenize_rag(tok, t, o->chat);
+      split_chunks(p, o->chunk_tokens);
+      total_chunks += p.chunks.size();
+      computed += eng.precompute(p);
+      const int width = 30, done = static_cast<int>(width * (i + 1) / files.size());
+      std::fprintf(stderr, "%s[%s%s] %zu/%zu documents, %zu chunks, %.1f s%s", tty ? "\r" : "",
+                   std::string(static_cast<size_t>(done), '#').c_str(), std::string(static_cast<size_t>(width - done), ' ').c_str(),
+                   i + 1, files.size(), total_chunks, ms_since(t0) / 1000.0, tty ? "" : "\n");
+    }
+    std::fprintf(stderr, "%s", tty ? "\n" : "");
+    const auto st = store.stats();
+    std::printf("%zu chunks from %zu documents: %d KV entries computed (the prefix counts as one), the rest already "
+                "stored; %llu files written to %s (%s)\n",
+                total_chunks, files.size(), computed, static_cast<unsigned long long>(st.disk_writes), o->store.c_str(),
+                o->store_type.c_str());
+    return 0;
+  };
+}
+
+}  // namespace cc::cli

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# End-to-end checks of precompute / rag / compare on models the writer makes (and stories260K
+# when the shared data is there): store hits, corrupted files recomputed, one-line errors.
+set -euo pipefail
+bin=${1:?usage: cli_rag_test.sh PATH/TO/cacheclip}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+check() {  # check NAME EXPECTED_SUBSTRING OUTPUT
+  if [[ "$3" != *"$2"* ]]; then
+    echo "FAIL: $1: expected '$2' in:"; echo "$3" | head -20; fails=$((fails + 1))
+  else
+    echo "ok: $1"
+  fi
+}
+run_fail() {  # run_fail NAME EXPECTED_MESSAGE CMD...: must exit non-zero with one error line
+  local name=$1 msg=$2; shift 2
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  if [[ $rc -eq 0 ]]; then echo "FAIL: $name: exited 0"; fails=$((fails + 1)); return; fi
+  check "$name" "$msg" "$out"
+  if [[ $(echo "$out" | wc -l) -ne 1 ]]; then echo "FAIL: $name: error is not one line"; fails=$((fails + 1)); fi
+}
+
+"$bin" make-model --preset tiny-qwen2 --type f16 -o "$tmp/p.gguf" >/dev/null
+"$bin" make-model --preset tiny-qwen2 --type f16 --layers 1 --seed 9 --tokenizer "$tmp/p.gguf" -o "$tmp/a.gguf" >/dev/null
+mkdir "$tmp/docs"
+echo "The red key opens the blue door in the old house." >"$tmp/docs/1.txt"
+echo "Anna keeps the red key under the kitchen table." >"$tmp/docs/2.txt"
+echo "The blue door leads to a garden full of apple trees." >"$tmp/docs/3.txt"
+docs=(--doc "$tmp/docs/1.txt" --doc "$tmp/docs/2.txt" --doc "$tmp/docs/3.txt")
+
+out=$("$bin" precompute -m "$tmp/p.gguf" --store "$tmp/store" --docs "$tmp/docs" --prefix "Answer from the documents." 2>&1)
+check "precompute" "3 chunks from 3 documents: 4 KV entries computed" "$out"
+check "precompute progress" "3/3 documents" "$out"
+[[ $(ls "$tmp/store" | grep -c '\.cckv$') -eq 4 ]] && echo "ok: 4 chunk files" || { echo "FAIL: chunk files"; fails=$((fails + 1)); }
+out=$("$bin" precompute -m "$tmp/p.gguf" --store "$tmp/store" --docs "$tmp/docs" --prefix "Answer from the documents." 2>&1)
+check "precompute again stores nothing" "0 KV entries computed" "$out"
+
+out=$("$bin" rag -m "$tmp/p.gguf" --aux "$tmp/a.gguf" --store "$tmp/store" --prefix "Answer from the documents." "${docs[@]}" \
+  -q "Where is the key?" --method cacheclip -r 0.2 -n 4 2>&1)
+check "rag breakdown" "TTFT " "$out"
+check "rag aux stage" "aux prefill/selection" "$out"
+check "rag store hits" "4 disk hits, 0 misses" "$out"
+json=$("$bin" rag -m "$tmp/p.gguf" --store "$tmp/store" --prefix "Answer from the documents." "${docs[@]}" \
+  -q "Where is the key?" --method naive -n 2 --json 2>/dev/null)
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); q=d["tokens"]-d["reused"]; assert d["recomputed"]==q and d["missing_chunks"]==0 and d["timing"]["ttft_ms"]>0, d' "$json" \
+  && echo "ok: rag json (naive recomputes only the question)" || { echo "FAIL: rag json"; fails=$((fails + 1)); }
+
+# The one-string form matches the same chunks (split as text, each part tokenized alone).
+prompt="Answer from the documents.@@$(cat "$tmp/docs/1.txt")
+@@$(cat "$tmp/docs/2.txt")
+@@$(cat "$tmp/docs/3.txt")
+@@Where is the key?"
+json=$("$bin" rag -m "$tmp/p.gguf" --store "$tmp/store" --prompt "$prompt" --sep "@@" --method naive -n 1 --json 2>/dev/null)
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["missing_chunks"]==0 and d["chunks"]==3, d' "$json" \
+  && echo "ok: --prompt with a separator hits the stored chunks" || { echo "FAIL: --prompt split"; fails=$((fails + 1)); }
+
+# A corrupted chunk file is reported, removed, recomputed in the request and stored again.
+victim=$(ls "$tmp/store"/*.cckv | head -1)
+printf '\xff\xff\xff\xff' | dd of="$victim" bs=1 seek=100 conv=notrunc status=none
+out=$("$bin" rag -m "$tmp/p.gguf" --store "$tmp/store" --prefix "Answer from the documents." "${docs[@]}" \
+  -q "Where is the key?" --method naive -n 1 2>&1)
+check "corrupt file reported" "cacheclip: warning:" "$out"
+check "corrupt file named" "$(basename "$victim")" "$out"
+check "corrupt file counted" "1 rejected" "$out"
+[[ -f "$victim" ]] && echo "ok: the chunk was stored again" || { echo "FAIL: corrupt chunk not re-stored"; fails=$((fails + 1)); }
+out=$("$bin" rag -m "$tmp/p.gguf" --store "$tmp/store" --prefix "Answer from the documents." "${docs[@]}" \
+  -q "Where is the key?" --method naive -n 1 2>&1)
+check "clean after recompute" "0 misses, 0 rejected" "$out"
+
+out=$("$bin" compare -m "$tmp/p.gguf" --aux "$tmp/a.gguf" --prefix "Answer from the documents." "${docs[@]}" -q "Where is the key?" -n 4 2>&1)
+for m in prefix naive epic cacheblend ape cacheclip; do check "compare $m" "| $m" "$out"; done
+check "compare premise" "premise (last-layer attention" "$out"
+
+run_fail "rag bad method" "unknown method 'blend'" "$bin" rag -m "$tmp/p.gguf" "${docs[@]}" -q "x" --method blend
+run_fail "rag no docs" "no documents" "$bin" rag -m "$tmp/p.gguf" -q "x"
+run_fail "rag no aux" "needs an auxiliary model" "$bin" rag -m "$tmp/p.gguf" "${docs[@]}" -q "x" --method cacheclip
+run_fail "rag bad ratio" "recompute ratio must be in [0, 1]" "$bin" rag -m "$tmp/p.gguf" "${docs[@]}" -q "x" -r 2
+run_fail "rag bad store type" "unknown KV storage type 'f8'" "$bin" rag -m "$tmp/p.gguf" "${docs[@]}" -q "x" --store-type f8
+run_fail "rag one separator" "at least two" "$bin" rag -m "$tmp/p.gguf" --prompt "a@@b" --sep "@@"
+"$bin" make-model --preset tiny-qwen2 --vocab 300 -o "$tmp/other.gguf" >/dev/null
+run_fail "rag foreign aux" "vocabulary" "$bin" rag -m "$tmp/p.gguf" --aux "$tmp/other.gguf" "${docs[@]}" -q "x" --method cacheclip
+: >"$tmp/empty.txt"
+run_fail "rag empty doc" "document 1 is empty" "$bin" rag -m "$tmp/p.gguf" --doc "$tmp/empty.txt" -q "x"
+
+shared=${CACHECLIP_SHARED:-../shared}
+S="$shared/models/stories260K"
+if [[ -f "$S/stories260K.bin" ]]; then
+  out=$("$bin" compare -m "$S/stories260K.bin" --tokenizer "$S/tok512.bin" --aux "$S/stories260K.bin" \
+    --prefix "Once upon a time, there was a little girl named Lily." "${docs[@]}" -q "One day, Anna" -n 8 2>&1)
+  check "stories260K compare" "| cacheclip" "$out"
+  check "stories260K premise (aux = primary)" "Pearson 1.000" "$out"
+else
+  echo "skip: stories260K (no shared data at $shared)"
+fi
+
+if [[ $fails -ne 0 ]]; then echo "$fails RAG CLI checks failed"; exit 1; fi
+echo "all RAG CLI checks passed"
