@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "numa/placement.h"
 #include "reuse/rag.h"
 
 using namespace cc;
@@ -78,12 +79,13 @@ int main(int argc, char** argv) {
   try {
     if (argc < 3) {
       std::fprintf(stderr, "usage: bench_rag PRIMARY AUX [-t N] [-r N] [--prefix N] [--chunks N] [--chunk-len N] "
-                           "[--question N] [--recompute R] [--scaling L1,L2,...] [--kv-type f32|f16|bf16]\n");
+                           "[--question N] [--recompute R] [--scaling L1,L2,...] [--kv-type f32|f16|bf16] [--pipeline 1]\n");
       return 2;
     }
     int threads = 0, reps = 3, np = 64, n_chunks = 8, len = 512, nq = 32;
     double r = 0.2;
     std::string scaling, kv = "f32";
+    bool pipeline = false;
     for (int i = 3; i + 1 < argc; i += 2) {
       const std::string a = argv[i], v = argv[i + 1];
       if (a == "-t") threads = std::stoi(v);
@@ -95,6 +97,7 @@ int main(int argc, char** argv) {
       else if (a == "--recompute") r = std::stod(v);
       else if (a == "--scaling") scaling = v;
       else if (a == "--kv-type") kv = v;
+      else if (a == "--pipeline") pipeline = v == "1" || v == "yes";
       else fail("unknown option ", a);
     }
     Model pm = load_model(argv[1]), am = load_model(argv[2]);
@@ -127,6 +130,45 @@ int main(int argc, char** argv) {
       const Row x = m == Method::Full ? full : run(eng, p, m, mp, reps);
       std::printf("| %-10s | %15zu | %9.1f | %15.2fx | %7.1f | %7.1f | %12.1f |\n", method_name(m), x.recomputed, x.ttft,
                   full.ttft / x.ttft, x.load, x.aux, x.rec);
+      std::fflush(stdout);
+    }
+    if (pipeline) {
+      // Issue 6: the concurrent pipeline (aux and primary on their own bound teams, the aux
+      // cores lent to the primary for recomputation on a single node) against the sequential
+      // one (both models sharing all cores) and against a selection handed in for free.
+      const PlacementPlan plan = make_plan(discover_topology(), PlacementRequest{});
+      std::printf("\nplacement:\n%s\n", plan.describe().c_str());
+      const std::vector<float> scores = context_scores(aux.tf, p, false, false);
+      MethodParams given = mp;
+      given.given_scores = &scores;
+      const Row seq = run(eng, p, Method::CacheClip, mp, reps), free_sel = run(eng, p, Method::CacheClip, given, reps);
+      Row conc = seq;
+      if (plan.concurrent) {
+        CpuBackendOptions po, ao;
+        po.cpus = plan.primary.cpus;
+        po.threads = plan.primary.threads;
+        ao.cpus = plan.aux.cpus;
+        ao.threads = plan.aux.threads;
+        auto pbe = make_cpu_backend(po), abe = make_cpu_backend(ao);
+        RagModel cp(pm, *pbe), ca(am, *abe);
+        RagOptions co = ro;
+        co.concurrent = true;
+        co.primary_cpus = plan.primary.cpus;
+        if (plan.lend_aux_cores) {
+          co.recompute_cpus = plan.all_cpus;
+          co.recompute_threads = plan.primary.threads + plan.aux.threads;
+        }
+        RagEngine ce(cp, store, co);
+        ce.set_aux(&ca);
+        conc = run(ce, p, Method::CacheClip, mp, reps);
+      }
+      std::printf("| cacheclip pipeline                     | TTFT ms   | aux + selection ms | vs free selection |\n");
+      std::printf("|----------------------------------------|-----------|--------------------|-------------------|\n");
+      std::printf("| sequential (both models share all cores) | %9.1f | %18.1f | %16.3fx |\n", seq.ttft, seq.aux, seq.ttft / free_sel.ttft);
+      std::printf("| concurrent (%-26s) | %9.1f | %18.1f | %16.3fx |\n", plan.concurrent ? "bound teams, lent cores" : "not possible: one core",
+                  conc.ttft, conc.aux, conc.ttft / free_sel.ttft);
+      std::printf("| selection handed in for free           | %9.1f | %18.1f | %16.3fx |\n", free_sel.ttft, free_sel.aux, 1.0);
+      std::printf("aux model's share of the sequential TTFT: %.1f%%\n", 100.0 * (seq.ttft - free_sel.ttft) / seq.ttft);
       std::fflush(stdout);
     }
     if (!scaling.empty()) {

@@ -33,6 +33,16 @@ Topology describe(hwloc_topology_t t) {
     hwloc_bitmap_foreach_end();
     out.nodes.push_back(std::move(info));
   }
+  for (int i = 0; i < out.cores; ++i) {
+    hwloc_obj_t c = hwloc_get_obj_by_type(t, HWLOC_OBJ_CORE, static_cast<unsigned>(i));
+    CoreInfo ci;
+    const int first = c->nodeset ? hwloc_bitmap_first(c->nodeset) : -1;
+    ci.node = first >= 0 ? static_cast<unsigned>(first) : (out.nodes.empty() ? 0u : out.nodes.front().os_index);
+    unsigned id;
+    hwloc_bitmap_foreach_begin(id, c->cpuset) { ci.pus.push_back(id); }
+    hwloc_bitmap_foreach_end();
+    out.core_list.push_back(std::move(ci));
+  }
   return out;
 }
 
@@ -58,6 +68,23 @@ Topology synthetic_topology(const std::string& description) {
   }
   if (hwloc_topology_load(h.t) != 0) fail("hwloc: cannot load synthetic topology '", description, "'");
   return describe(h.t);
+}
+
+Topology xml_topology(const std::string& path) {
+  TopoHandle h;
+  if (hwloc_topology_init(&h.t) != 0) fail("hwloc: cannot initialise a topology");
+  if (hwloc_topology_set_xml(h.t, path.c_str()) != 0) fail(path, ": not a readable hwloc XML topology");
+  if (hwloc_topology_load(h.t) != 0) fail(path, ": hwloc cannot load this XML topology");
+  return describe(h.t);
+}
+
+void save_synthetic_xml(const std::string& description, const std::string& path) {
+  TopoHandle h;
+  if (hwloc_topology_init(&h.t) != 0) fail("hwloc: cannot initialise a topology");
+  if (hwloc_topology_set_synthetic(h.t, description.c_str()) != 0 || hwloc_topology_load(h.t) != 0) {
+    fail("invalid synthetic topology '", description, "'");
+  }
+  if (hwloc_topology_export_xml(h.t, path.c_str(), 0) != 0) fail(path, ": cannot write the XML topology");
 }
 
 }  // namespace cc

@@ -13,11 +13,17 @@ struct NumaNodeInfo {
   uint64_t memory_bytes = 0;   // local memory (0 when unknown)
 };
 
+struct CoreInfo {
+  unsigned node = 0;           // OS index of the NUMA node the core belongs to
+  std::vector<unsigned> pus;   // OS indices of its hardware threads
+};
+
 struct Topology {
   int packages = 0;
   int cores = 0;
   int pus = 0;
   std::vector<NumaNodeInfo> nodes;
+  std::vector<CoreInfo> core_list;  // every core in hwloc's logical order
   std::string summary() const;  // one line: "1 package, 1 NUMA node, 2 cores, 2 PUs"
 };
 
@@ -25,5 +31,9 @@ struct Topology {
 Topology discover_topology();
 // A synthetic hwloc description, e.g. "pack:2 numa:2 core:4 pu:1". Throws cc::Error if invalid.
 Topology synthetic_topology(const std::string& description);
+// A topology saved as hwloc XML (e.g. by `lstopo machine.xml`). Throws cc::Error naming the file.
+Topology xml_topology(const std::string& path);
+// Writes the synthetic topology `description` as hwloc XML to path (for tests and examples).
+void save_synthetic_xml(const std::string& description, const std::string& path);
 
 }  // namespace cc

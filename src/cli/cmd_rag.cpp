@@ -6,11 +6,14 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <thread>
 
 #include "base/error.h"
 #include "base/mapped_file.h"
 #include "cli/commands.h"
 #include "infer/sampler.h"
+#include "numa/placement.h"
 #include "reuse/rag.h"
 
 namespace cc::cli {
@@ -30,7 +33,42 @@ struct RagOpts {
   int threads = 0;
   bool chat = false, json = false, no_store_missing = false;
   MethodParams mp;
+  std::string numa, aux_cpus, primary_cpus;
+  int aux_cores = 0;
 };
+
+// --numa / --aux-cpus / --primary-cpus / --aux-cores over the environment's defaults.
+PlacementRequest placement_of(const std::string& numa, const std::string& aux_cpus, const std::string& primary_cpus,
+                              int aux_cores) {
+  PlacementRequest r = placement_from_env();
+  if (!numa.empty()) r.mode = parse_numa_mode(numa);
+  if (!aux_cpus.empty()) r.aux_cpus = parse_cpu_list(aux_cpus);
+  if (!primary_cpus.empty()) r.primary_cpus = parse_cpu_list(primary_cpus);
+  if (aux_cores > 0) r.aux_cores = aux_cores;
+  return r;
+}
+
+void add_placement_options(CLI::App* sub, std::string& numa, std::string& aux_cpus, std::string& primary_cpus,
+                           int& aux_cores) {
+  sub->add_option("--numa", numa, "placement: auto, off, distribute, isolate (env CACHECLIP_NUMA; default auto)");
+  sub->add_option("--aux-cpus", aux_cpus, "CPUs of the auxiliary model, e.g. 6-7 (env CACHECLIP_AUX_CPUS)");
+  sub->add_option("--primary-cpus", primary_cpus, "CPUs of the primary model (env CACHECLIP_PRIMARY_CPUS)");
+  sub->add_option("--aux-cores", aux_cores, "single NUMA node: cores given to the aux model (default max(1, cores/8))");
+}
+
+// Touches every page of a model's weights from a thread bound to cpus, so that pages not yet
+// in memory are placed on that team's NUMA node (first touch).
+void first_touch(const Model& m, const std::vector<unsigned>& cpus) {
+  std::thread t([&] {
+    bind_current_thread(cpus);
+    volatile uint8_t sink = 0;
+    for (const Tensor& x : m.tensors()) {
+      for (size_t o = 0; o < x.nbytes; o += 4096) sink = sink + x.data[o];
+    }
+    (void)sink;
+  });
+  t.join();
+}
 
 void add_request_options(CLI::App* sub, RagOpts& o, bool with_method) {
   sub->add_option("-m,--model", o.model, "primary model file or folder")->required();
@@ -61,13 +99,15 @@ void add_request_options(CLI::App* sub, RagOpts& o, bool with_method) {
   sub->add_option("--window", o.mp.window, "cacheclip: window w")->capture_default_str();
   sub->add_option("--pool", o.pool, "cacheclip: pooling over heads, mean or max")->capture_default_str();
   sub->add_option("--rows", o.rows, "cacheclip: question rows scored, all or last")->capture_default_str();
+  add_placement_options(sub, o.numa, o.aux_cpus, o.primary_cpus, o.aux_cores);
 }
 
 // Everything a request needs, loaded once.
 struct Loaded {
   Model pm, am;
   bool has_aux = false;
-  std::unique_ptr<Backend> be;
+  PlacementPlan plan;
+  std::unique_ptr<Backend> be, aux_be;
   std::unique_ptr<RagModel> primary, aux;
   std::unique_ptr<ChunkStore> store;
   std::unique_ptr<RagEngine> eng;
@@ -86,14 +126,38 @@ std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
   LoadOptions lo;
   lo.tokenizer_path = o.tokenizer;
   L->pm = load_model(o.model, lo);
+  if (!o.aux.empty()) {
+    LoadOptions alo;
+    alo.tokenizer_path = o.aux_tokenizer.empty() ? o.tokenizer : o.aux_tokenizer;
+    L->am = load_model(o.aux, alo);
+    L->has_aux = true;
+  }
+  // Placement: with an aux model and a machine that can be split, two bound teams that run
+  // concurrently; otherwise one team shared by both models.
+  const PlacementRequest req = placement_of(o.numa, o.aux_cpus, o.primary_cpus, o.aux_cores);
+  L->plan = make_plan(discover_topology(), req);
+  const bool split = L->has_aux && L->plan.concurrent;
   CpuBackendOptions bo;
   bo.threads = o.threads;
+  if (L->plan.bind) {
+    bo.cpus = split ? L->plan.primary.cpus : L->plan.all_cpus;
+    if (bo.threads == 0) bo.threads = split ? L->plan.primary.threads : static_cast<int>(L->plan.primary.threads);
+  }
   L->be = make_cpu_backend(bo);
+  if (split) {
+    CpuBackendOptions ab;
+    ab.cpus = L->plan.aux.cpus;
+    ab.threads = L->plan.aux.threads;
+    L->aux_be = make_cpu_backend(ab);
+    first_touch(L->pm, L->plan.primary.cpus);
+    first_touch(L->am, L->plan.aux.cpus);
+  }
   L->primary = std::make_unique<RagModel>(L->pm, *L->be);
   ChunkStoreOptions so;
   so.dir = o.store;
   so.type = parse_kv_store_type(o.store_type);
   so.memory_budget_bytes = static_cast<size_t>(o.mem_budget_mib * 1048576.0);
+  if (L->plan.bind) so.numa_nodes = L->plan.primary.nodes;  // chunk KV where the primary runs
   L->store = std::make_unique<ChunkStore>(so);
   RagOptions ro;
   const auto kt = dtype_from_name(o.kv_type);
@@ -101,14 +165,18 @@ std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
   ro.kv_type = *kt;
   ro.max_new_tokens = room;
   ro.tenant_salt = o.salt;
+  if (split) {
+    ro.concurrent = true;
+    ro.primary_cpus = L->plan.primary.cpus;
+    if (L->plan.lend_aux_cores && o.threads == 0) {
+      ro.recompute_cpus = L->plan.all_cpus;
+      ro.recompute_threads = L->plan.primary.threads + L->plan.aux.threads;
+    }
+  }
   L->eng = std::make_unique<RagEngine>(*L->primary, *L->store, ro);
-  if (!o.aux.empty()) {
-    LoadOptions alo;
-    alo.tokenizer_path = o.aux_tokenizer.empty() ? o.tokenizer : o.aux_tokenizer;
-    L->am = load_model(o.aux, alo);
-    L->aux = std::make_unique<RagModel>(L->am, *L->be);
+  if (L->has_aux) {
+    L->aux = std::make_unique<RagModel>(L->am, split ? *L->aux_be : *L->be);
     L->eng->set_aux(L->aux.get());
-    L->has_aux = true;
   }
   L->tok = std::make_unique<Tokenizer>(L->pm.tokenizer);
   return L;
@@ -170,7 +238,7 @@ void store_missing(Loaded& L, const RagPrompt& p) {
 nlohmann::json timing_json(const RagState& s) {
   return {{"tokenize_ms", s.timing.tokenize_ms}, {"load_ms", s.timing.load_ms}, {"aux_ms", s.timing.aux_ms},
           {"recompute_ms", s.timing.recompute_ms}, {"first_token_ms", s.timing.first_token_ms},
-          {"ttft_ms", s.timing.total_ms()}};
+          {"ttft_ms", s.timing.total_ms()}, {"overlapped", s.timing.overlapped}, {"stage_ms", s.timing.stage_ms}};
 }
 
 }  // namespace
@@ -189,6 +257,9 @@ Runner add_rag(CLI::App& app) {
     const double tok_ms = ms_since(t0);
     RagState s = L->eng->prefill(p, m, o->mp);
     s.timing.tokenize_ms = tok_ms;
+    if (L->aux_be && L->plan.lend_aux_cores && o->threads == 0) {  // decoding: the aux cores are free now
+      L->be->set_cpus(L->plan.all_cpus, L->plan.primary.threads + L->plan.aux.threads);
+    }
     auto t1 = Clock::now();
     const std::vector<int32_t> ans = greedy(*L->eng, s, *L->tok, o->n);
     const double gen_ms = ms_since(t1);
@@ -215,9 +286,17 @@ Runner add_rag(CLI::App& app) {
     std::fprintf(stderr, "\n%s: %lld prompt tokens (%zu chunks), %lld reused, %zu recomputed, %lld chunk(s) missing from the store\n",
                  method_name(m), static_cast<long long>(s.n_tokens), p.chunks.size(), static_cast<long long>(s.reused),
                  s.recomputed.size(), static_cast<long long>(s.missing_chunks));
-    std::fprintf(stderr, "TTFT %.1f ms = tokenize %.1f + store lookup/load %.1f + aux prefill/selection %.1f + recompute %.1f + first token %.1f\n",
-                 s.timing.total_ms(), s.timing.tokenize_ms, s.timing.load_ms, s.timing.aux_ms, s.timing.recompute_ms,
-                 s.timing.first_token_ms);
+    if (s.timing.overlapped) {
+      std::fprintf(stderr, "TTFT %.1f ms = tokenize %.1f + [store lookup/load %.1f | aux prefill/selection %.1f, concurrent: %.1f wall] + recompute %.1f + first token %.1f\n",
+                   s.timing.total_ms(), s.timing.tokenize_ms, s.timing.load_ms, s.timing.aux_ms, s.timing.stage_ms,
+                   s.timing.recompute_ms, s.timing.first_token_ms);
+    } else {
+      std::fprintf(stderr, "TTFT %.1f ms = tokenize %.1f + store lookup/load %.1f + aux prefill/selection %.1f + recompute %.1f + first token %.1f\n",
+                   s.timing.total_ms(), s.timing.tokenize_ms, s.timing.load_ms, s.timing.aux_ms, s.timing.recompute_ms,
+                   s.timing.first_token_ms);
+    }
+    std::fprintf(stderr, "placement: %s; primary %s%s\n", numa_mode_name(L->plan.mode), L->be->name().c_str(),
+                 L->aux_be ? cat(", aux ", L->aux_be->name()).c_str() : "");
     std::fprintf(stderr, "generation: %zu tokens in %.1f ms; store: %llu memory hits, %llu disk hits, %llu misses, %llu rejected\n",
                  ans.size(), gen_ms, static_cast<unsigned long long>(st.mem_hits), static_cast<unsigned long long>(st.disk_hits),
                  static_cast<unsigned long long>(st.misses), static_cast<unsigned long long>(st.rejected));
@@ -366,6 +445,52 @@ Runner add_precompute(CLI::App& app) {
                 "stored; %llu files written to %s (%s)\n",
                 total_chunks, files.size(), computed, static_cast<unsigned long long>(st.disk_writes), o->store.c_str(),
                 o->store_type.c_str());
+    return 0;
+  };
+}
+
+Runner add_topology(CLI::App& app) {
+  auto* sub = app.add_subcommand("topology", "Print the machine (hwloc) and the placement plan of the two models");
+  struct T {
+    std::string numa, aux_cpus, primary_cpus, synthetic, xml, model, aux, tokenizer;
+    int aux_cores = 0;
+  };
+  auto o = std::make_shared<T>();
+  add_placement_options(sub, o->numa, o->aux_cpus, o->primary_cpus, o->aux_cores);
+  sub->add_option("--synthetic", o->synthetic, "plan for a synthetic topology, e.g. 'pack:2 numa:2 core:4 pu:1'");
+  sub->add_option("--xml", o->xml, "plan for a topology saved as hwloc XML");
+  sub->add_option("-m,--model", o->model, "also place this primary model's weights and report bytes per node");
+  sub->add_option("--aux", o->aux, "... and this auxiliary model's");
+  sub->add_option("--tokenizer", o->tokenizer, "tokenizer.bin for llama2.c models");
+  return [o]() {
+    if (!o->synthetic.empty() && !o->xml.empty()) fail("give --synthetic or --xml, not both");
+    const Topology t = !o->synthetic.empty() ? synthetic_topology(o->synthetic)
+                       : !o->xml.empty()     ? xml_topology(o->xml)
+                                             : discover_topology();
+    const PlacementPlan plan = make_plan(t, placement_of(o->numa, o->aux_cpus, o->primary_cpus, o->aux_cores));
+    std::printf("machine     %s\n", t.summary().c_str());
+    for (const auto& n : t.nodes) {
+      std::printf("node %-6u CPUs %s, %.1f GiB\n", n.os_index, cpu_list_text(n.cpus).c_str(), n.memory_bytes / 1073741824.0);
+    }
+    std::printf("%s", plan.describe().c_str());
+    if (!o->model.empty()) {
+      if (!o->synthetic.empty() || !o->xml.empty()) fail("--model places weights on this machine: drop --synthetic/--xml");
+      LoadOptions lo;
+      lo.tokenizer_path = o->tokenizer;
+      auto report = [&](const char* who, const std::string& path, const TeamPlan& team) {
+        Model m = load_model(path, lo);
+        if (plan.bind) first_touch(m, team.cpus);
+        std::map<int, size_t> per;
+        for (const Tensor& x : m.tensors()) {
+          for (const auto& [node, bytes] : bytes_per_node(x.data, x.nbytes)) per[node] += bytes;
+        }
+        std::printf("%-11s %s: %.1f MiB of weights;", who, path.c_str(), m.weight_bytes() / 1048576.0);
+        for (const auto& [node, bytes] : per) std::printf(" node %d ~%.1f MiB", node, bytes / 1048576.0);
+        std::printf("%s\n", per.empty() ? " (residency unknown)" : "");
+      };
+      report("primary", o->model, plan.primary);
+      if (!o->aux.empty()) report("aux", o->aux, plan.aux);
+    }
     return 0;
   };
 }

@@ -16,5 +16,6 @@ Runner add_bench(CLI::App& app);
 Runner add_rag(CLI::App& app);
 Runner add_compare(CLI::App& app);
 Runner add_precompute(CLI::App& app);
+Runner add_topology(CLI::App& app);
 
 }  // namespace cc::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
       {"rag", cc::cli::add_rag(app)},
       {"compare", cc::cli::add_compare(app)},
       {"precompute", cc::cli::add_precompute(app)},
+      {"topology", cc::cli::add_topology(app)},
   };
   try {
     app.parse(argc, argv);

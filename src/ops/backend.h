@@ -54,6 +54,13 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // Host threads of a CPU team (1 for a device backend) and, for CPU backends, the CPUs the team
+  // is bound to (empty = unbound); a device backend ignores the call.
+  virtual int threads() const { return 1; }
+  virtual void set_cpus(const std::vector<unsigned>& cpus, int threads) {
+    (void)cpus;
+    (void)threads;
+  }
 
   // --- memory ---
   virtual std::unique_ptr<DeviceBuffer> alloc(size_t bytes) = 0;  // zero-filled
@@ -102,7 +109,8 @@ class Backend {
 };
 
 struct CpuBackendOptions {
-  int threads = 0;  // 0 = all cores of the process's CPU set
+  int threads = 0;             // 0 = all cores of the process's CPU set (or one per cpus entry)
+  std::vector<unsigned> cpus;  // bind every team thread to these CPUs (empty = unbound)
 };
 std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& opts = {});
 

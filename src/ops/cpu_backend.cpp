@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "numa/placement.h"
 #include "ops/backend.h"
 #include "simd/attention.h"
 #include "simd/kernels.h"
@@ -65,12 +66,23 @@ class CpuBackend final : public Backend {
 
  public:
   explicit CpuBackend(const CpuBackendOptions& o) {
-    threads_ = o.threads > 0 ? o.threads : omp_get_num_procs();
+    threads_ = o.threads > 0 ? o.threads : (o.cpus.empty() ? omp_get_num_procs() : static_cast<int>(o.cpus.size()));
+    cpus_ = o.cpus;
     simd::kernels();  // selects the ISA now, so a bad CACHECLIP_ISA is reported here
     openblas_set_num_threads(1);
   }
 
-  std::string name() const override { return cat("cpu (", threads_, " threads, ", simd::kernels().isa, ")"); }
+  std::string name() const override {
+    return cat("cpu (", threads_, " threads", cpus_.empty() ? "" : cat(" on CPUs ", cpu_list_text(cpus_)), ", ",
+               simd::kernels().isa, ")");
+  }
+  int threads() const override { return threads_; }
+  void set_cpus(const std::vector<unsigned>& cpus, int threads) override {
+    if (threads < 1) fail("a thread team needs at least one thread");
+    cpus_ = cpus;
+    threads_ = threads;
+    ++generation_;
+  }
 
   std::unique_ptr<DeviceBuffer> alloc(size_t bytes) override { return std::make_unique<CpuBuffer>(bytes); }
   void upload(DeviceBuffer& dst, size_t off, const void* src, size_t n) override {
@@ -104,8 +116,12 @@ class CpuBackend final : public Backend {
     const float* wf = vec_f32(w.view(), d, tmp);
     const float* xs = cb(x).f();
     float* ys = cb(y).f();
-#pragma omp parallel for num_threads(threads_) if (n > 4)
+#pragma omp parallel num_threads(threads_) if (n > 4)
+    {
+      pin();
+#pragma omp for
     for (int64_t i = 0; i < n; ++i) simd::kernels().rmsnorm(xs + i * d, wf, ys + i * d, d, eps);
+    }
   }
 
   void matmul(const DeviceWeight& wt, const DeviceWeight* bias, const DeviceBuffer& x, DeviceBuffer& y,
@@ -120,9 +136,13 @@ class CpuBackend final : public Backend {
       const size_t rb = dtype_row_bytes(w.type, cols);
       const auto* wb = static_cast<const uint8_t*>(w.data);
       const auto& K = simd::kernels();
-#pragma omp parallel for num_threads(threads_) schedule(static)
+#pragma omp parallel num_threads(threads_)
+      {
+        pin();
+#pragma omp for schedule(static)
       for (int64_t r = 0; r < rows; ++r) {
         for (int64_t i = 0; i < n; ++i) ys[i * rows + r] = K.dot_row(w.type, wb + r * rb, xs + i * cols, cols);
+      }
       }
     } else if (const simd::Bf16Gemm* bg = simd::bf16_gemm();
                bg && cols % 2 == 0 && (w.type == DType::BF16 || dtype_is_quantized(w.type))) {
@@ -131,9 +151,13 @@ class CpuBackend final : public Backend {
       // rounded to bf16 (<= 2^-9 relative, far below their own quantization error).
       uint16_t* xb = grow(xb_ws_, static_cast<size_t>(n * cols));
       const int64_t chunk = 4096;
-#pragma omp parallel for num_threads(threads_)
+#pragma omp parallel num_threads(threads_)
+      {
+        pin();
+#pragma omp for
       for (int64_t c = 0; c < (n * cols + chunk - 1) / chunk; ++c) {
         bg->f32_to_bf16(xs + c * chunk, xb + c * chunk, std::min(chunk, n * cols - c * chunk));
+      }
       }
       const int64_t tile = 64, n_tiles = (rows + tile - 1) / tile;
       const bool in_place = w.type == DType::BF16;
@@ -143,6 +167,7 @@ class CpuBackend final : public Backend {
       uint16_t* bscratch = in_place ? nullptr : grow(b_ws_, static_cast<size_t>(threads_ * tile * cols));
 #pragma omp parallel num_threads(threads_)
       {
+        pin();
         const size_t me = static_cast<size_t>(omp_get_thread_num());
         float* ft = in_place ? nullptr : fscratch + me * tile * cols;
         uint16_t* bt = in_place ? nullptr : bscratch + me * tile * cols;
@@ -165,12 +190,16 @@ class CpuBackend final : public Backend {
       const int64_t tile = std::max<int64_t>(16, (rows + threads_ * 4 - 1) / (threads_ * 4));
       const int64_t n_tiles = (rows + tile - 1) / tile;
       const auto* wf = static_cast<const float*>(w.data);
-#pragma omp parallel for num_threads(threads_) schedule(dynamic)
+#pragma omp parallel num_threads(threads_)
+      {
+        pin();
+#pragma omp for schedule(dynamic)
       for (int64_t t = 0; t < n_tiles; ++t) {
         const int64_t r0 = t * tile, nr = std::min(tile, rows - r0);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(nr),
                     static_cast<int>(cols), 1.0f, xs, static_cast<int>(cols), wf + r0 * cols,
                     static_cast<int>(cols), 0.0f, ys + r0, static_cast<int>(rows));
+      }
       }
     } else {
       const int64_t tile = 64;
@@ -181,6 +210,7 @@ class CpuBackend final : public Backend {
       float* scratch = grow(f_ws_, static_cast<size_t>(threads_ * tile * cols));
 #pragma omp parallel num_threads(threads_)
       {
+        pin();
         float* sc = scratch + static_cast<size_t>(omp_get_thread_num()) * tile * cols;
 #pragma omp for schedule(dynamic)
         for (int64_t t = 0; t < n_tiles; ++t) {
@@ -206,7 +236,10 @@ class CpuBackend final : public Backend {
     float* xs = cb(x).f();
     CC_ASSERT(half <= 512);
     const bool neox = p.mode == RopeMode::NeoX;
-#pragma omp parallel for num_threads(threads_) if (n > 4)
+#pragma omp parallel num_threads(threads_) if (n > 4)
+    {
+      pin();
+#pragma omp for
     for (int64_t i = 0; i < n; ++i) {
       float c[512], s[512];
       for (int64_t j = 0; j < half; ++j) {
@@ -215,6 +248,7 @@ class CpuBackend final : public Backend {
         s[j] = std::sin(a);
       }
       simd::kernels().rope(xs + i * n_heads * hd, n_heads, hd, c, s, neox);
+    }
     }
   }
 
@@ -256,6 +290,7 @@ class CpuBackend final : public Backend {
     const auto& K = simd::kernels();
 #pragma omp parallel num_threads(threads_)
     {
+      pin();
       float* mine = scratch + per * static_cast<size_t>(omp_get_thread_num());
 #pragma omp for schedule(dynamic)
       for (int64_t task = 0; task < n_tasks; ++task) simd::attention_task(K, a, task, mine);
@@ -285,10 +320,14 @@ class CpuBackend final : public Backend {
     const int64_t chunk = 4096;
     const float *gs = cb(g).f(), *us = cb(u).f();
     float* ys = cb(y).f();
-#pragma omp parallel for num_threads(threads_) if (count > 4 * chunk)
+#pragma omp parallel num_threads(threads_) if (count > 4 * chunk)
+    {
+      pin();
+#pragma omp for
     for (int64_t c = 0; c < (count + chunk - 1) / chunk; ++c) {
       const int64_t a = c * chunk, len = std::min(chunk, count - a);
       simd::kernels().swiglu(gs + a, us + a, ys + a, len);
+    }
     }
   }
 
@@ -305,7 +344,20 @@ class CpuBackend final : public Backend {
     if (v.size() < n) v.resize(n);
     return v.data();
   }
+  // Binds the calling team thread to this backend's CPUs, once per (backend, CPU-set change):
+  // every parallel region starts with it, so pooled OpenMP threads follow the plan too.
+  void pin() const {
+    if (cpus_.empty()) return;
+    thread_local const CpuBackend* owner = nullptr;
+    thread_local uint64_t gen = 0;
+    if (owner == this && gen == generation_) return;
+    bind_current_thread(cpus_);
+    owner = this;
+    gen = generation_;
+  }
   int threads_;
+  std::vector<unsigned> cpus_;
+  uint64_t generation_ = 1;
   std::vector<float> f_ws_, attn_ws_;
   std::vector<uint16_t> xb_ws_, b_ws_;
 };

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <thread>
 
 #include "base/error.h"
 #include "simd/kernels.h"
@@ -478,35 +479,84 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
   std::vector<uint8_t> fresh(static_cast<size_t>(N), 0);  // rows computed in this request
   for (int64_t j = L.q_start; j < N; ++j) fresh[static_cast<size_t>(j)] = 1;
 
-  // 1. Store lookup and assembly (re-positioned chunk KV in the cache).
+  // 1. Store lookup and assembly (re-positioned chunk KV in the cache), and 2. the selection.
+  // The cacheclip aux model runs in a thread of its own when the pipeline is concurrent.
+  const bool use_aux = m == Method::CacheClip && !mp.given_scores;
+  if (use_aux && !aux_) fail("method cacheclip needs an auxiliary model (--aux)");
+  std::thread aux_thread;
+  std::exception_ptr aux_error;
+  double aux_ms = 0;
+  auto run_aux = [&] {
+    try {
+      const auto a0 = Clock::now();
+      s.aux_scores = context_scores(aux_->tf, p, mp.max_over_heads, mp.last_row_only);
+      aux_ms = ms_since(a0);
+    } catch (...) {
+      aux_error = std::current_exception();
+    }
+  };
+  const auto stage0 = Clock::now();
+  if (use_aux && opts_.concurrent) aux_thread = std::thread(run_aux);
   auto t0 = Clock::now();
-  if (m == Method::Full) {
-    std::fill(fresh.begin(), fresh.end(), 1);
-  } else {
-    assemble_part(p, -1, s.kv, 0, 0, true);
-    const size_t n_reused_chunks = m == Method::Prefix ? std::min<size_t>(1, p.chunks.size()) : p.chunks.size();
-    for (size_t i = 0; i < p.chunks.size(); ++i) {
-      const int64_t r0 = L.chunk_start[i];
-      const bool ok = i < n_reused_chunks && assemble_part(p, static_cast<int>(i), s.kv, r0, pos[static_cast<size_t>(r0)], false);
-      if (!ok) {
-        if (i < n_reused_chunks) ++s.missing_chunks;
-        for (int64_t j = 0; j < L.chunk_len[i]; ++j) fresh[static_cast<size_t>(r0 + j)] = 1;
+  try {
+    if (m == Method::Full) {
+      std::fill(fresh.begin(), fresh.end(), 1);
+    } else {
+      assemble_part(p, -1, s.kv, 0, 0, true);
+      const size_t n_reused_chunks = m == Method::Prefix ? std::min<size_t>(1, p.chunks.size()) : p.chunks.size();
+      for (size_t i = 0; i < p.chunks.size(); ++i) {
+        const int64_t r0 = L.chunk_start[i];
+        // APE never recomputes in the request: a chunk missing from the store is encoded on
+        // its own after P (as the store would have it) and used like a stored one.
+        const bool standalone = m == Method::Ape;
+        if (standalone && !store_.contains(chunk_key(p.prefix, p.chunks[i]))) ++s.missing_chunks;
+        const bool ok = i < n_reused_chunks &&
+                        assemble_part(p, static_cast<int>(i), s.kv, r0, pos[static_cast<size_t>(r0)], standalone);
+        if (!ok) {
+          if (i < n_reused_chunks) ++s.missing_chunks;
+          for (int64_t j = 0; j < L.chunk_len[i]; ++j) fresh[static_cast<size_t>(r0 + j)] = 1;
+        }
       }
     }
+  } catch (...) {
+    if (aux_thread.joinable()) aux_thread.join();
+    throw;
   }
   s.timing.load_ms = ms_since(t0);
+  if (use_aux && !opts_.concurrent) run_aux();
+  if (aux_thread.joinable()) aux_thread.join();
+  if (aux_error) std::rethrow_exception(aux_error);
 
-  // 2. Selection.
   t0 = Clock::now();
   std::vector<int64_t> extra;
   if (m == Method::Epic) extra = select_epic(L, mp.epic_k);
   if (m == Method::CacheClip) {
-    if (!aux_) fail("method cacheclip needs an auxiliary model (--aux)");
-    s.aux_scores = context_scores(aux_->tf, p, mp.max_over_heads, mp.last_row_only);
+    if (mp.given_scores) {
+      if (static_cast<int64_t>(mp.given_scores->size()) != N) fail("given scores have ", mp.given_scores->size(), " rows, the prompt ", N);
+      s.aux_scores = *mp.given_scores;
+    }
     extra = select_windows(L, s.aux_scores, mp.recompute, mp.window);
   }
   for (int64_t r : extra) fresh[static_cast<size_t>(r)] = 1;
-  s.timing.aux_ms = ms_since(t0);
+  s.timing.aux_ms = aux_ms + ms_since(t0);
+  s.timing.overlapped = use_aux && opts_.concurrent;
+  s.timing.stage_ms = ms_since(stage0);
+
+  // The primary's team for recomputation (the aux cores join it on a single node).
+  Backend& pbe = tf.backend();
+  const int saved_threads = pbe.threads();
+  struct Restore {
+    Backend& be;
+    const std::vector<unsigned>* cpus;
+    int threads;
+    bool active;
+    ~Restore() {
+      if (active) be.set_cpus(*cpus, threads);
+    }
+  };
+  const std::vector<unsigned> primary_cpus = opts_.primary_cpus;
+  Restore restore{pbe, &primary_cpus, saved_threads, !opts_.recompute_cpus.empty()};
+  if (!opts_.recompute_cpus.empty()) pbe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
 
   // 3. Recomputation (METHODS.md block 6), layer by layer over the chosen rows.
   t0 = Clock::now();

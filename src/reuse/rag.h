@@ -74,6 +74,9 @@ struct MethodParams {
   int window = 8;              // cacheclip: w
   bool max_over_heads = false;  // cacheclip score pooling: mean (default) or max over heads
   bool last_row_only = false;   // cacheclip: sum over Q rows (default) or the last row only
+  // cacheclip: use these context scores instead of running the auxiliary model (the "free
+  // selection" baseline of the benchmarks).
+  const std::vector<float>* given_scores = nullptr;
 };
 void check_method_params(const MethodParams& p);  // cc::Error naming the bad parameter
 
@@ -111,7 +114,13 @@ std::string model_fingerprint(const Model& m);
 
 struct RagTiming {
   double tokenize_ms = 0, load_ms = 0, aux_ms = 0, recompute_ms = 0, first_token_ms = 0;
-  double total_ms() const { return tokenize_ms + load_ms + aux_ms + recompute_ms + first_token_ms; }
+  // Concurrent pipeline: the aux prefill/selection ran beside the store lookup/assembly; the
+  // wall time of that stage is stage_ms (<= load_ms + aux_ms).
+  bool overlapped = false;
+  double stage_ms = 0;
+  double total_ms() const {
+    return tokenize_ms + (overlapped ? stage_ms : load_ms + aux_ms) + recompute_ms + first_token_ms;
+  }
 };
 
 // An answered prefill: the cache ready for decoding, and what it cost.
@@ -132,6 +141,15 @@ struct RagOptions {
   DType kv_type = DType::F32;  // the request's working cache
   int64_t max_new_tokens = 256;  // cache room after the prompt
   std::string tenant_salt;
+  // Concurrent pipeline (numa/placement.h): the aux model (on its own backend and CPUs) runs in
+  // a thread of its own while the primary assembles the chunk KV; selective recomputation
+  // starts when the selection is ready. Same results as the sequential pipeline.
+  bool concurrent = false;
+  // When not empty: the primary's team for recomputation (the aux cores lent back on a single
+  // node), restored afterwards.
+  std::vector<unsigned> recompute_cpus;
+  int recompute_threads = 0;
+  std::vector<unsigned> primary_cpus;  // the primary's own team, restored after recomputation
 };
 
 class RagEngine {

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "model/model.h"
+#include "numa/placement.h"
 #include "model/writer.h"
 #include "reuse/rag.h"
 #include "test_util.h"
@@ -272,6 +273,47 @@ TEST(RagEngine, CacheClipSelectsTheBudgetAndNeedsAnAux) {
   Model om = load_model(other);
   RagModel orm(om, *s.be);
   EXPECT_THAT(test::error_of([&] { no_aux.set_aux(&orm); }), HasSubstr("vocabulary"));
+}
+
+TEST(RagEngine, ConcurrentPipelineIsBitIdenticalToSequential) {
+  // The placement of this machine (on 2 cores: aux on CPU 1, primary on CPU 0, the aux core
+  // lent to the primary for recomputation), each model on its own bound backend.
+  const PlacementPlan plan = make_plan(discover_topology(), PlacementRequest{});
+  if (!plan.concurrent) GTEST_SKIP() << "one core: no concurrent placement";
+  Model pm = load_model(make("tiny-qwen2", 61)), am = load_model(make("tiny-qwen2", 62, 1));
+  CpuBackendOptions po, ao;
+  po.cpus = plan.primary.cpus;
+  po.threads = plan.primary.threads;
+  ao.cpus = plan.aux.cpus;
+  ao.threads = plan.aux.threads;
+  auto pbe = make_cpu_backend(po), abe = make_cpu_backend(ao);
+  RagModel primary(pm, *pbe), aux(am, *abe);
+  ChunkStoreOptions so;
+  so.numa_nodes = plan.primary.nodes;
+  ChunkStore store(so);
+  const RagPrompt p = random_prompt(4, {24, 24, 24}, 5, 320, 6);
+  MethodParams mp;
+  mp.recompute = 0.3;
+  std::vector<std::vector<float>> logits;
+  for (bool conc : {false, true}) {
+    RagOptions ro;
+    ro.concurrent = conc;
+    ro.primary_cpus = plan.primary.cpus;
+    if (plan.lend_aux_cores) {
+      ro.recompute_cpus = plan.all_cpus;
+      ro.recompute_threads = plan.primary.threads + plan.aux.threads;
+    }
+    RagEngine eng(primary, store, ro);
+    eng.set_aux(&aux);
+    eng.precompute(p);
+    RagState st = eng.prefill(p, Method::CacheClip, mp);
+    EXPECT_EQ(st.timing.overlapped, conc);
+    logits.push_back(st.logits);
+    logits.push_back(eng.step(st, 9));
+  }
+  EXPECT_EQ(logits[0], logits[2]) << "prefill logits must be bit-identical";
+  EXPECT_EQ(logits[1], logits[3]) << "and so must the first decode step";
+  EXPECT_EQ(pbe->threads(), plan.primary.threads) << "the primary's own team is restored after recomputation";
 }
 
 TEST(RagEngine, Stories260KCacheClipBeatsNaive) {
