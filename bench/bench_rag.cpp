@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -55,10 +56,12 @@ struct Row {
   size_t recomputed = 0;
 };
 
-Row run(RagEngine& eng, const RagPrompt& p, Method m, const MethodParams& mp, int reps) {
+Row run(RagEngine& eng, const RagPrompt& p, Method m, const MethodParams& mp, int reps,
+        const std::function<void()>& before = {}) {
   Row r{m};
   std::vector<double> t, l, a, c;
   for (int i = 0; i < reps; ++i) {
+    if (before) before();
     RagState s = eng.prefill(p, m, mp);
     t.push_back(s.timing.total_ms());
     l.push_back(s.timing.load_ms);
@@ -79,13 +82,13 @@ int main(int argc, char** argv) {
   try {
     if (argc < 3) {
       std::fprintf(stderr, "usage: bench_rag PRIMARY AUX [-t N] [-r N] [--prefix N] [--chunks N] [--chunk-len N] "
-                           "[--question N] [--recompute R] [--scaling L1,L2,...] [--kv-type f32|f16|bf16] [--pipeline 1]\n");
+                           "[--question N] [--recompute R] [--scaling L1,L2,...] [--kv-type f32|f16|bf16] [--pipeline 1] [--methods 0]\n");
       return 2;
     }
     int threads = 0, reps = 3, np = 64, n_chunks = 8, len = 512, nq = 32;
     double r = 0.2;
     std::string scaling, kv = "f32";
-    bool pipeline = false;
+    bool pipeline = false, methods = true;
     for (int i = 3; i + 1 < argc; i += 2) {
       const std::string a = argv[i], v = argv[i + 1];
       if (a == "-t") threads = std::stoi(v);
@@ -98,6 +101,7 @@ int main(int argc, char** argv) {
       else if (a == "--scaling") scaling = v;
       else if (a == "--kv-type") kv = v;
       else if (a == "--pipeline") pipeline = v == "1" || v == "yes";
+      else if (a == "--methods") methods = v == "1" || v == "yes";
       else fail("unknown option ", a);
     }
     Model pm = load_model(argv[1]), am = load_model(argv[2]);
@@ -123,6 +127,7 @@ int main(int argc, char** argv) {
     eng.precompute(p);
     std::printf("\nprompt: prefix %d + %d chunks x %d + question %d = %lld tokens, chunks in the store; recompute r = %.2f; "
                 "median of %d\n\n", np, n_chunks, len, nq, static_cast<long long>(p.size()), r, reps);
+    if (methods) {
     std::printf("| method     | recomputed rows | TTFT ms   | speed-up vs full | load ms | aux ms  | recompute ms |\n");
     std::printf("|------------|-----------------|-----------|------------------|---------|---------|--------------|\n");
     const Row full = run(eng, p, Method::Full, mp, reps);
@@ -132,44 +137,68 @@ int main(int argc, char** argv) {
                   full.ttft / x.ttft, x.load, x.aux, x.rec);
       std::fflush(stdout);
     }
+    }
     if (pipeline) {
       // Issue 6: the concurrent pipeline (aux and primary on their own bound teams, the aux
       // cores lent to the primary for recomputation on a single node) against the sequential
       // one (both models sharing all cores) and against a selection handed in for free.
       const PlacementPlan plan = make_plan(discover_topology(), PlacementRequest{});
       std::printf("\nplacement:\n%s\n", plan.describe().c_str());
-      const std::vector<float> scores = context_scores(aux.tf, p, false, false);
-      MethodParams given = mp;
-      given.given_scores = &scores;
-      const Row seq = run(eng, p, Method::CacheClip, mp, reps), free_sel = run(eng, p, Method::CacheClip, given, reps);
-      Row conc = seq;
-      if (plan.concurrent) {
-        CpuBackendOptions po, ao;
-        po.cpus = plan.primary.cpus;
-        po.threads = plan.primary.threads;
-        ao.cpus = plan.aux.cpus;
-        ao.threads = plan.aux.threads;
-        auto pbe = make_cpu_backend(po), abe = make_cpu_backend(ao);
-        RagModel cp(pm, *pbe), ca(am, *abe);
-        RagOptions co = ro;
-        co.concurrent = true;
-        co.primary_cpus = plan.primary.cpus;
-        if (plan.lend_aux_cores) {
-          co.recompute_cpus = plan.all_cpus;
-          co.recompute_threads = plan.primary.threads + plan.aux.threads;
-        }
-        RagEngine ce(cp, store, co);
-        ce.set_aux(&ca);
-        conc = run(ce, p, Method::CacheClip, mp, reps);
+      // Two scenarios: every chunk stored (nothing for the primary to overlap: the engine runs
+      // the aux first on every core), and 2 of the chunks missing, encoded on their own while
+      // the aux model runs (encode_missing; the same work in both pipelines).
+      RagPrompt pm2 = p;
+      std::vector<ChunkKey> fresh_keys;
+      for (size_t c = 0; c < 2 && c < pm2.chunks.size(); ++c) {
+        for (auto& t : pm2.chunks[pm2.chunks.size() - 1 - c]) t = (t + 7919) % static_cast<int32_t>(pm.config.n_vocab);
+        fresh_keys.push_back(eng.chunk_key(pm2.prefix, pm2.chunks[pm2.chunks.size() - 1 - c]));
       }
-      std::printf("| cacheclip pipeline                     | TTFT ms   | aux + selection ms | vs free selection |\n");
-      std::printf("|----------------------------------------|-----------|--------------------|-------------------|\n");
-      std::printf("| sequential (both models share all cores) | %9.1f | %18.1f | %16.3fx |\n", seq.ttft, seq.aux, seq.ttft / free_sel.ttft);
-      std::printf("| concurrent (%-26s) | %9.1f | %18.1f | %16.3fx |\n", plan.concurrent ? "bound teams, lent cores" : "not possible: one core",
-                  conc.ttft, conc.aux, conc.ttft / free_sel.ttft);
-      std::printf("| selection handed in for free           | %9.1f | %18.1f | %16.3fx |\n", free_sel.ttft, free_sel.aux, 1.0);
-      std::printf("aux model's share of the sequential TTFT: %.1f%%\n", 100.0 * (seq.ttft - free_sel.ttft) / seq.ttft);
-      std::fflush(stdout);
+      auto drop = [&] {
+        for (const auto& k : fresh_keys) store.erase(k);
+      };
+      CpuBackendOptions po, ao;
+      po.cpus = plan.primary.cpus;
+      po.threads = plan.primary.threads;
+      ao.cpus = plan.aux.cpus;
+      ao.threads = plan.aux.threads;
+      auto pbe = make_cpu_backend(po), abe = make_cpu_backend(ao);
+      RagModel cp(pm, *pbe), ca(am, *abe);
+      RagOptions co = ro, so2 = ro;
+      co.concurrent = true;
+      co.primary_cpus = plan.primary.cpus;
+      co.primary_threads = plan.primary.threads;
+      co.aux_cpus = plan.aux.cpus;
+      if (plan.lend_aux_cores) {
+        co.recompute_cpus = plan.all_cpus;
+        co.recompute_threads = plan.primary.threads + plan.aux.threads;
+      }
+      co.encode_missing = so2.encode_missing = true;
+      RagEngine ce(cp, store, co), se(primary, store, so2);
+      ce.set_aux(&ca);
+      se.set_aux(&aux);
+      std::printf("| cacheclip pipeline                        | chunks stored | TTFT ms   | aux + selection ms | vs free selection |\n");
+      std::printf("|-------------------------------------------|---------------|-----------|--------------------|-------------------|\n");
+      for (int scenario = 0; scenario < 2; ++scenario) {
+        const RagPrompt& q = scenario == 0 ? p : pm2;
+        const std::function<void()> before = scenario == 0 ? std::function<void()>() : std::function<void()>(drop);
+        const std::vector<float> scores = context_scores(aux.tf, q, false, false);
+        MethodParams given = mp;
+        given.given_scores = &scores;
+        const Row seq = run(se, q, Method::CacheClip, mp, reps, before);
+        const Row free_sel = run(se, q, Method::CacheClip, given, reps, before);
+        const Row conc = plan.concurrent ? run(ce, q, Method::CacheClip, mp, reps, before) : seq;
+        const char* stored = scenario == 0 ? "all" : "all but 2";
+        std::printf("| sequential (both models share all cores)  | %13s | %9.1f | %18.1f | %16.3fx |\n", stored, seq.ttft, seq.aux,
+                    seq.ttft / free_sel.ttft);
+        std::printf("| concurrent (%-29s) | %13s | %9.1f | %18.1f | %16.3fx |\n",
+                    plan.concurrent ? "bound teams, aux cores lent" : "not possible: one core", stored, conc.ttft, conc.aux,
+                    conc.ttft / free_sel.ttft);
+        std::printf("| selection handed in for free              | %13s | %9.1f | %18.1f | %16.3fx |\n", stored, free_sel.ttft,
+                    free_sel.aux, 1.0);
+        std::printf("|   aux model's share of the sequential TTFT: %.1f%%; concurrent / sequential = %.3f\n",
+                    100.0 * (seq.ttft - free_sel.ttft) / seq.ttft, conc.ttft / seq.ttft);
+        std::fflush(stdout);
+      }
     }
     if (!scaling.empty()) {
       std::printf("\nTTFT scaling (chunks of %d tokens, prefix %d, question %d; median of %d):\n\n", len, np, nq, reps);

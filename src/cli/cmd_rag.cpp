@@ -31,7 +31,7 @@ struct RagOpts {
   double mem_budget_mib = 1024;
   int64_t chunk_tokens = 0, n = 32;
   int threads = 0;
-  bool chat = false, json = false, no_store_missing = false;
+  bool chat = false, json = false, no_store_missing = false, encode_missing = false;
   MethodParams mp;
   std::string numa, aux_cpus, primary_cpus;
   int aux_cores = 0;
@@ -100,6 +100,9 @@ void add_request_options(CLI::App* sub, RagOpts& o, bool with_method) {
   sub->add_option("--pool", o.pool, "cacheclip: pooling over heads, mean or max")->capture_default_str();
   sub->add_option("--rows", o.rows, "cacheclip: question rows scored, all or last")->capture_default_str();
   add_placement_options(sub, o.numa, o.aux_cpus, o.primary_cpus, o.aux_cores);
+  sub->add_flag("--encode-missing", o.encode_missing,
+                "encode chunks missing from the store on their own (and store them) instead of recomputing "
+                "their rows in the request; overlapped with the aux model when placement allows");
 }
 
 // Everything a request needs, loaded once.
@@ -165,9 +168,12 @@ std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
   ro.kv_type = *kt;
   ro.max_new_tokens = room;
   ro.tenant_salt = o.salt;
+  ro.encode_missing = o.encode_missing;
   if (split) {
     ro.concurrent = true;
     ro.primary_cpus = L->plan.primary.cpus;
+    ro.primary_threads = L->plan.primary.threads;
+    ro.aux_cpus = L->plan.aux.cpus;
     if (L->plan.lend_aux_cores && o.threads == 0) {
       ro.recompute_cpus = L->plan.all_cpus;
       ro.recompute_threads = L->plan.primary.threads + L->plan.aux.threads;

@@ -61,6 +61,9 @@ class Backend {
     (void)cpus;
     (void)threads;
   }
+  // The CPUs each thread of the team may run on, read back from the OS inside a parallel
+  // region (CPU backends; empty for a device backend). For tests and `cacheclip topology`.
+  virtual std::vector<std::vector<unsigned>> team_bindings() { return {}; }
 
   // --- memory ---
   virtual std::unique_ptr<DeviceBuffer> alloc(size_t bytes) = 0;  // zero-filled

@@ -7,6 +7,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -66,21 +68,35 @@ class CpuBackend final : public Backend {
 
  public:
   explicit CpuBackend(const CpuBackendOptions& o) {
-    threads_ = o.threads > 0 ? o.threads : (o.cpus.empty() ? omp_get_num_procs() : static_cast<int>(o.cpus.size()));
+    team_ = o.threads > 0 ? o.threads : (o.cpus.empty() ? omp_get_num_procs() : static_cast<int>(o.cpus.size()));
     cpus_ = o.cpus;
     simd::kernels();  // selects the ISA now, so a bad CACHECLIP_ISA is reported here
     openblas_set_num_threads(1);
   }
 
   std::string name() const override {
-    return cat("cpu (", threads_, " threads", cpus_.empty() ? "" : cat(" on CPUs ", cpu_list_text(cpus_)), ", ",
+    std::lock_guard<std::mutex> lock(cpus_mu_);
+    return cat("cpu (", team_.load(), " threads", cpus_.empty() ? "" : cat(" on CPUs ", cpu_list_text(cpus_)), ", ",
                simd::kernels().isa, ")");
   }
-  int threads() const override { return threads_; }
+  int threads() const override { return team_.load(); }
+  std::vector<std::vector<unsigned>> team_bindings() override {
+    const int nt = team_.load();
+    std::vector<std::vector<unsigned>> out(static_cast<size_t>(nt));
+#pragma omp parallel num_threads(nt)
+    {
+      pin();
+      out[static_cast<size_t>(omp_get_thread_num())] = current_thread_cpus();
+    }
+    return out;
+  }
   void set_cpus(const std::vector<unsigned>& cpus, int threads) override {
     if (threads < 1) fail("a thread team needs at least one thread");
+    // May be called from another host thread while this team works (the aux thread lending its
+    // cores): every op reads the team size once at its start, and pin() rebinds on the next one.
+    std::lock_guard<std::mutex> lock(cpus_mu_);
     cpus_ = cpus;
-    threads_ = threads;
+    team_ = threads;
     ++generation_;
   }
 
@@ -112,11 +128,12 @@ class CpuBackend final : public Backend {
 
   void rms_norm(const DeviceBuffer& x, const DeviceWeight& w, DeviceBuffer& y, int64_t n, int64_t d,
                 float eps) override {
+    const int nt = team_.load();
     std::vector<float> tmp;
     const float* wf = vec_f32(w.view(), d, tmp);
     const float* xs = cb(x).f();
     float* ys = cb(y).f();
-#pragma omp parallel num_threads(threads_) if (n > 4)
+#pragma omp parallel num_threads(nt) if (n > 4)
     {
       pin();
 #pragma omp for
@@ -126,6 +143,7 @@ class CpuBackend final : public Backend {
 
   void matmul(const DeviceWeight& wt, const DeviceWeight* bias, const DeviceBuffer& x, DeviceBuffer& y,
               int64_t n) override {
+    const int nt = team_.load();
     const WeightView& w = wt.view();
     const float* xs = cb(x).f();
     float* ys = cb(y).f();
@@ -136,7 +154,7 @@ class CpuBackend final : public Backend {
       const size_t rb = dtype_row_bytes(w.type, cols);
       const auto* wb = static_cast<const uint8_t*>(w.data);
       const auto& K = simd::kernels();
-#pragma omp parallel num_threads(threads_)
+#pragma omp parallel num_threads(nt)
       {
         pin();
 #pragma omp for schedule(static)
@@ -151,7 +169,7 @@ class CpuBackend final : public Backend {
       // rounded to bf16 (<= 2^-9 relative, far below their own quantization error).
       uint16_t* xb = grow(xb_ws_, static_cast<size_t>(n * cols));
       const int64_t chunk = 4096;
-#pragma omp parallel num_threads(threads_)
+#pragma omp parallel num_threads(nt)
       {
         pin();
 #pragma omp for
@@ -163,9 +181,9 @@ class CpuBackend final : public Backend {
       const bool in_place = w.type == DType::BF16;
       const size_t rb = dtype_row_bytes(w.type, cols);
       const auto* wb = static_cast<const uint8_t*>(w.data);
-      float* fscratch = in_place ? nullptr : grow(f_ws_, static_cast<size_t>(threads_ * tile * cols));
-      uint16_t* bscratch = in_place ? nullptr : grow(b_ws_, static_cast<size_t>(threads_ * tile * cols));
-#pragma omp parallel num_threads(threads_)
+      float* fscratch = in_place ? nullptr : grow(f_ws_, static_cast<size_t>(nt * tile * cols));
+      uint16_t* bscratch = in_place ? nullptr : grow(b_ws_, static_cast<size_t>(nt * tile * cols));
+#pragma omp parallel num_threads(nt)
       {
         pin();
         const size_t me = static_cast<size_t>(omp_get_thread_num());
@@ -187,10 +205,10 @@ class CpuBackend final : public Backend {
       }
     } else if (w.type == DType::F32) {
       // Tiles of output features; each thread runs a single-threaded sgemm on its tile.
-      const int64_t tile = std::max<int64_t>(16, (rows + threads_ * 4 - 1) / (threads_ * 4));
+      const int64_t tile = std::max<int64_t>(16, (rows + nt * 4 - 1) / (nt * 4));
       const int64_t n_tiles = (rows + tile - 1) / tile;
       const auto* wf = static_cast<const float*>(w.data);
-#pragma omp parallel num_threads(threads_)
+#pragma omp parallel num_threads(nt)
       {
         pin();
 #pragma omp for schedule(dynamic)
@@ -207,8 +225,8 @@ class CpuBackend final : public Backend {
       const size_t rb = dtype_row_bytes(w.type, cols);
       const auto* wb = static_cast<const uint8_t*>(w.data);
       // Per-thread scratch taken before the region: nothing in a parallel region allocates.
-      float* scratch = grow(f_ws_, static_cast<size_t>(threads_ * tile * cols));
-#pragma omp parallel num_threads(threads_)
+      float* scratch = grow(f_ws_, static_cast<size_t>(nt * tile * cols));
+#pragma omp parallel num_threads(nt)
       {
         pin();
         float* sc = scratch + static_cast<size_t>(omp_get_thread_num()) * tile * cols;
@@ -232,11 +250,12 @@ class CpuBackend final : public Backend {
   }
 
   void rope(DeviceBuffer& x, int64_t n, int64_t n_heads, std::span<const int64_t> pos, const RopeParams& p) override {
+    const int nt = team_.load();
     const int64_t hd = p.head_dim, half = hd / 2;
     float* xs = cb(x).f();
     CC_ASSERT(half <= 512);
     const bool neox = p.mode == RopeMode::NeoX;
-#pragma omp parallel num_threads(threads_) if (n > 4)
+#pragma omp parallel num_threads(nt) if (n > 4)
     {
       pin();
 #pragma omp for
@@ -267,6 +286,7 @@ class CpuBackend final : public Backend {
   void attention(const DeviceBuffer& q, const DeviceBuffer& kc, const DeviceBuffer& vc, DType t,
                  std::span<const int64_t> qpos, std::span<const int64_t> slot_pos, DeviceBuffer& out, int64_t n,
                  int64_t n_heads, int64_t n_kv_heads, int64_t hd, float scale, DeviceBuffer* lse) override {
+    const int nt = team_.load();
     simd::AttnArgs a;
     a.q = cb(q).f();
     a.k_cache = cb(kc).data();
@@ -285,10 +305,10 @@ class CpuBackend final : public Backend {
     CC_ASSERT(static_cast<int64_t>(qpos.size()) >= n && n_heads % n_kv_heads == 0);
     CC_ASSERT(!lse || lse->bytes() >= static_cast<size_t>(n * n_heads) * 4);
     const size_t per = simd::attention_scratch_floats(a);
-    float* scratch = grow(attn_ws_, per * static_cast<size_t>(threads_));
+    float* scratch = grow(attn_ws_, per * static_cast<size_t>(nt));
     const int64_t n_tasks = simd::attention_tasks(a);
     const auto& K = simd::kernels();
-#pragma omp parallel num_threads(threads_)
+#pragma omp parallel num_threads(nt)
     {
       pin();
       float* mine = scratch + per * static_cast<size_t>(omp_get_thread_num());
@@ -317,10 +337,11 @@ class CpuBackend final : public Backend {
   }
 
   void swiglu(const DeviceBuffer& g, const DeviceBuffer& u, DeviceBuffer& y, int64_t count) override {
+    const int nt = team_.load();
     const int64_t chunk = 4096;
     const float *gs = cb(g).f(), *us = cb(u).f();
     float* ys = cb(y).f();
-#pragma omp parallel num_threads(threads_) if (count > 4 * chunk)
+#pragma omp parallel num_threads(nt) if (count > 4 * chunk)
     {
       pin();
 #pragma omp for
@@ -347,17 +368,23 @@ class CpuBackend final : public Backend {
   // Binds the calling team thread to this backend's CPUs, once per (backend, CPU-set change):
   // every parallel region starts with it, so pooled OpenMP threads follow the plan too.
   void pin() const {
-    if (cpus_.empty()) return;
     thread_local const CpuBackend* owner = nullptr;
     thread_local uint64_t gen = 0;
-    if (owner == this && gen == generation_) return;
-    bind_current_thread(cpus_);
+    const uint64_t g = generation_.load();
+    if (owner == this && gen == g) return;
+    std::vector<unsigned> cpus;
+    {
+      std::lock_guard<std::mutex> lock(cpus_mu_);
+      cpus = cpus_;
+    }
+    if (!cpus.empty()) bind_current_thread(cpus);
     owner = this;
-    gen = generation_;
+    gen = g;
   }
-  int threads_;
+  std::atomic<int> team_{1};
+  mutable std::mutex cpus_mu_;
   std::vector<unsigned> cpus_;
-  uint64_t generation_ = 1;
+  std::atomic<uint64_t> generation_{1};
   std::vector<float> f_ws_, attn_ws_;
   std::vector<uint16_t> xb_ws_, b_ws_;
 };

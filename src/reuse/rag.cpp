@@ -444,7 +444,7 @@ bool RagEngine::assemble_part(const RagPrompt& p, int part, KVCache& kv, int64_t
   if (!ck) {
     if (!compute_if_missing) return false;
     ck = compute_chunk(prefix, tokens);
-    if (part < 0) store_.put(ck);  // the shared prefix is always worth keeping
+    if (part < 0 || opts_.encode_missing) store_.put(ck);  // kept for the next request
   }
   write_rows(kv, *ck, row0, pos0);
   return true;
@@ -486,6 +486,8 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
   std::thread aux_thread;
   std::exception_ptr aux_error;
   double aux_ms = 0;
+  Backend& pbe = tf.backend();
+  const bool lend = !opts_.recompute_cpus.empty();
   auto run_aux = [&] {
     try {
       const auto a0 = Clock::now();
@@ -495,8 +497,30 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
       aux_error = std::current_exception();
     }
   };
+  // Work of the primary that needs no selection: the prefix when it is not stored, and (with
+  // encode_missing) chunks missing from the store. Only then is there something to overlap the
+  // aux model with; otherwise the aux model runs first on every core of the plan.
+  bool primary_work = false;
+  if (use_aux && opts_.concurrent) {
+    primary_work = !p.prefix.empty() && !store_.contains(chunk_key({}, p.prefix));
+    for (size_t i = 0; i < p.chunks.size() && opts_.encode_missing && !primary_work; ++i) {
+      primary_work = !store_.contains(chunk_key(p.prefix, p.chunks[i]));
+    }
+  }
   const auto stage0 = Clock::now();
-  if (use_aux && opts_.concurrent) aux_thread = std::thread(run_aux);
+  if (use_aux && opts_.concurrent && primary_work) {
+    aux_thread = std::thread([&] {
+      run_aux();
+      // Its cores go to the primary as soon as the selection input is ready (single node).
+      if (lend) pbe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
+    });
+  } else if (use_aux && opts_.concurrent) {
+    Backend& abe = aux_->tf.backend();
+    const int at = abe.threads();
+    if (lend) abe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
+    run_aux();
+    if (lend) abe.set_cpus(opts_.aux_cpus, at);
+  }
   auto t0 = Clock::now();
   try {
     if (m == Method::Full) {
@@ -508,7 +532,7 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
         const int64_t r0 = L.chunk_start[i];
         // APE never recomputes in the request: a chunk missing from the store is encoded on
         // its own after P (as the store would have it) and used like a stored one.
-        const bool standalone = m == Method::Ape;
+        const bool standalone = m == Method::Ape || opts_.encode_missing;
         if (standalone && !store_.contains(chunk_key(p.prefix, p.chunks[i]))) ++s.missing_chunks;
         const bool ok = i < n_reused_chunks &&
                         assemble_part(p, static_cast<int>(i), s.kv, r0, pos[static_cast<size_t>(r0)], standalone);
@@ -539,12 +563,11 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
   }
   for (int64_t r : extra) fresh[static_cast<size_t>(r)] = 1;
   s.timing.aux_ms = aux_ms + ms_since(t0);
-  s.timing.overlapped = use_aux && opts_.concurrent;
+  s.timing.overlapped = use_aux && opts_.concurrent && primary_work;
   s.timing.stage_ms = ms_since(stage0);
 
   // The primary's team for recomputation (the aux cores join it on a single node).
-  Backend& pbe = tf.backend();
-  const int saved_threads = pbe.threads();
+  const int saved_threads = opts_.primary_threads > 0 ? opts_.primary_threads : pbe.threads();
   struct Restore {
     Backend& be;
     const std::vector<unsigned>* cpus;

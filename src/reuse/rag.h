@@ -150,6 +150,11 @@ struct RagOptions {
   std::vector<unsigned> recompute_cpus;
   int recompute_threads = 0;
   std::vector<unsigned> primary_cpus;  // the primary's own team, restored after recomputation
+  int primary_threads = 0;
+  std::vector<unsigned> aux_cpus;      // the aux model's own team (restored after lending)
+  // Chunks missing from the store are encoded on their own after P (and stored) instead of
+  // being recomputed in the request; the concurrent pipeline overlaps that with the aux model.
+  bool encode_missing = false;
 };
 
 class RagEngine {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "model/model.h"
 #include "numa/placement.h"
@@ -294,26 +295,60 @@ TEST(RagEngine, ConcurrentPipelineIsBitIdenticalToSequential) {
   const RagPrompt p = random_prompt(4, {24, 24, 24}, 5, 320, 6);
   MethodParams mp;
   mp.recompute = 0.3;
-  std::vector<std::vector<float>> logits;
-  for (bool conc : {false, true}) {
-    RagOptions ro;
-    ro.concurrent = conc;
-    ro.primary_cpus = plan.primary.cpus;
-    if (plan.lend_aux_cores) {
-      ro.recompute_cpus = plan.all_cpus;
-      ro.recompute_threads = plan.primary.threads + plan.aux.threads;
+  for (bool encode : {false, true}) {
+    std::vector<std::vector<float>> logits;
+    for (bool conc : {false, true}) {
+      RagOptions ro;
+      ro.concurrent = conc;
+      ro.encode_missing = encode;
+      ro.primary_cpus = plan.primary.cpus;
+      ro.primary_threads = plan.primary.threads;
+      ro.aux_cpus = plan.aux.cpus;
+      if (plan.lend_aux_cores) {
+        ro.recompute_cpus = plan.all_cpus;
+        ro.recompute_threads = plan.primary.threads + plan.aux.threads;
+      }
+      RagEngine eng(primary, store, ro);
+      eng.set_aux(&aux);
+      eng.precompute(p);
+      store.erase(eng.chunk_key(p.prefix, p.chunks[2]));  // one chunk missing: work to overlap
+      RagState st = eng.prefill(p, Method::CacheClip, mp);
+      EXPECT_EQ(st.timing.overlapped, conc && encode) << "overlap only when the primary has work of its own";
+      EXPECT_EQ(st.missing_chunks, 1);
+      EXPECT_EQ(store.contains(eng.chunk_key(p.prefix, p.chunks[2])), encode) << "encoded chunks are stored";
+      logits.push_back(st.logits);
+      logits.push_back(eng.step(st, 9));
+      EXPECT_EQ(pbe->threads(), plan.primary.threads) << "the primary's own team is restored after recomputation";
+      EXPECT_EQ(abe->threads(), plan.aux.threads) << "and so is the aux model's";
     }
-    RagEngine eng(primary, store, ro);
-    eng.set_aux(&aux);
-    eng.precompute(p);
-    RagState st = eng.prefill(p, Method::CacheClip, mp);
-    EXPECT_EQ(st.timing.overlapped, conc);
-    logits.push_back(st.logits);
-    logits.push_back(eng.step(st, 9));
+    EXPECT_EQ(logits[0], logits[2]) << "prefill logits must be bit-identical (encode_missing " << encode << ")";
+    EXPECT_EQ(logits[1], logits[3]) << "and so must the first decode step";
   }
-  EXPECT_EQ(logits[0], logits[2]) << "prefill logits must be bit-identical";
-  EXPECT_EQ(logits[1], logits[3]) << "and so must the first decode step";
-  EXPECT_EQ(pbe->threads(), plan.primary.threads) << "the primary's own team is restored after recomputation";
+}
+
+TEST(Placement, EachTeamRunsWhereThePlanSays) {
+  // Two bound CPU backends driven from two host threads at once, as in the concurrent
+  // pipeline: every thread of each team reads back a binding inside its team's CPU set.
+  const PlacementPlan plan = make_plan(discover_topology(), PlacementRequest{});
+  if (!plan.concurrent) GTEST_SKIP() << "one core: no split placement";
+  CpuBackendOptions po, ao;
+  po.cpus = plan.primary.cpus;
+  po.threads = plan.primary.threads;
+  ao.cpus = plan.aux.cpus;
+  ao.threads = plan.aux.threads;
+  auto pbe = make_cpu_backend(po), abe = make_cpu_backend(ao);
+  std::vector<std::vector<unsigned>> pb, ab;
+  std::thread t([&] { ab = abe->team_bindings(); });
+  pb = pbe->team_bindings();
+  t.join();
+  if (current_thread_cpus().empty()) GTEST_SKIP() << "no affinity control here";
+  ASSERT_EQ(static_cast<int>(pb.size()), plan.primary.threads);
+  ASSERT_EQ(static_cast<int>(ab.size()), plan.aux.threads);
+  for (const auto& b : pb) EXPECT_EQ(b, plan.primary.cpus);
+  for (const auto& b : ab) EXPECT_EQ(b, plan.aux.cpus);
+  // A CPU-set change (the aux cores lent to the primary) is followed by every thread.
+  pbe->set_cpus(plan.all_cpus, plan.primary.threads + plan.aux.threads);
+  for (const auto& b : pbe->team_bindings()) EXPECT_EQ(b, plan.all_cpus);
 }
 
 TEST(RagEngine, Stories260KCacheClipBeatsNaive) {
