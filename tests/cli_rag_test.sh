@@ -84,6 +84,20 @@ run_fail "rag foreign aux" "vocabulary" "$bin" rag -m "$tmp/p.gguf" --aux "$tmp/
 : >"$tmp/empty.txt"
 run_fail "rag empty doc" "document 1 is empty" "$bin" rag -m "$tmp/p.gguf" --doc "$tmp/empty.txt" -q "x"
 
+# OpenCL: the primary on the device (PoCL here), the aux model on CPU cores.
+if "$bin" devices | grep -q '^| 0:0'; then
+  out=$("$bin" rag -m "$tmp/p.gguf" --aux "$tmp/a.gguf" --store "$tmp/store" --prefix "Answer from the documents." "${docs[@]}" \
+    -q "Where is the key?" --method cacheclip -n 2 --device 0:0 2>&1)
+  check "rag on opencl" "primary opencl (" "$out"
+  a=$("$bin" rag -m "$tmp/p.gguf" --store "$tmp/store" --prefix "Answer from the documents." "${docs[@]}" -q "Where is the key?" --method naive -n 6 --primary-backend opencl 2>/dev/null)
+  b=$("$bin" rag -m "$tmp/p.gguf" --store "$tmp/store" --prefix "Answer from the documents." "${docs[@]}" -q "Where is the key?" --method naive -n 6 2>/dev/null)
+  [[ "$a" == "$b" ]] && echo "ok: same answer on opencl and cpu" || { echo "FAIL: opencl answer differs: '$a' vs '$b'"; fails=$((fails + 1)); }
+  run_fail "opencl bad device" "no OpenCL device matches 'nope'" "$bin" rag -m "$tmp/p.gguf" "${docs[@]}" -q "x" --device nope
+else
+  echo "skip: opencl (no OpenCL device)"
+fi
+run_fail "bad backend" "unknown backend 'gpu'" "$bin" generate -m "$tmp/p.gguf" -p "x" --backend gpu
+
 shared=${CACHECLIP_SHARED:-../shared}
 S="$shared/models/stories260K"
 if [[ -f "$S/stories260K.bin" ]]; then

@@ -50,7 +50,7 @@ double peak_rss_mib() {
 Runner add_bench(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "Measure prefill and decode speed (llama-bench style)");
   struct Opts {
-    std::string model, threads, pp = "128,512,2048", tg = "32", kv_type = "f16", tokenizer;
+    std::string model, threads, pp = "128,512,2048", tg = "32", kv_type = "f16", tokenizer, backend = "cpu", device;
     int reps = 3;
     bool json = false;
   };
@@ -62,6 +62,8 @@ Runner add_bench(CLI::App& app) {
   sub->add_option("-r,--repetitions", o->reps, "repetitions of each test")->capture_default_str();
   sub->add_option("--kv-type", o->kv_type, "KV cache type: f32, f16, bf16")->capture_default_str();
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer.bin for a llama2.c checkpoint");
+  sub->add_option("--backend", o->backend, "cpu, opencl or auto")->capture_default_str();
+  sub->add_option("--device", o->device, "OpenCL device: P:D, P, or part of its name");
   sub->add_flag("--json", o->json, "print JSON instead of the table");
   return [o]() {
     if (o->reps < 1) fail("--repetitions must be >= 1");
@@ -96,7 +98,9 @@ Runner add_bench(CLI::App& app) {
     for (int th : threads) {
       CpuBackendOptions bo;
       bo.threads = th;
-      auto be = make_cpu_backend(bo);
+      OpenClOptions clo;
+      clo.device = o->device;
+      auto be = make_backend(o->backend, bo, clo);
       Transformer tf(m, *be);
       auto run = [&](const std::string& name, int n, bool decode) {
         const int64_t ctx = std::max(n, 1) + 1;

@@ -19,7 +19,7 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 Runner add_generate(CLI::App& app) {
   auto* sub = app.add_subcommand("generate", "Generate text from a prompt, streaming it to stdout");
   struct Opts {
-    std::string model, prompt, file, tokenizer, kv_type = "f16";
+    std::string model, prompt, file, tokenizer, kv_type = "f16", backend = "cpu", device;
     int64_t n = 128, ctx = 0;
     int threads = 0;
     bool chat = false, no_echo = false;
@@ -44,6 +44,8 @@ Runner add_generate(CLI::App& app) {
   sub->add_option("--repeat-last-n", o->s.repeat_last_n, "tokens the penalty looks back")->capture_default_str();
   sub->add_option("--seed", o->s.seed, "sampling seed")->capture_default_str();
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer.bin for a llama2.c checkpoint");
+  sub->add_option("--backend", o->backend, "cpu, opencl or auto")->capture_default_str();
+  sub->add_option("--device", o->device, "OpenCL device: P:D, P, or part of its name");
   return [o]() {
     if (!o->file.empty() && !o->prompt.empty()) fail("give the prompt either with -p or with --file, not both");
     std::string prompt = o->file.empty() ? o->prompt : read_text_file(o->file);
@@ -72,7 +74,9 @@ Runner add_generate(CLI::App& app) {
     if (need > ctx) fail("prompt (", ids.size(), " tokens) + ", o->n, " new tokens exceed the context of ", ctx);
     CpuBackendOptions bo;
     bo.threads = o->threads;
-    auto backend = make_cpu_backend(bo);
+    OpenClOptions clo;
+    clo.device = o->device;
+    auto backend = make_backend(o->backend, bo, clo);
     Transformer tf(m, *backend);
     KVCache kv = tf.make_cache(ctx, *kv_type);
     Sampler sampler(o->s);

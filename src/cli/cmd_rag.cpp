@@ -33,7 +33,7 @@ struct RagOpts {
   int threads = 0;
   bool chat = false, json = false, no_store_missing = false, encode_missing = false;
   MethodParams mp;
-  std::string numa, aux_cpus, primary_cpus;
+  std::string numa, aux_cpus, primary_cpus, primary_backend, aux_backend = "cpu", device;
   int aux_cores = 0;
 };
 
@@ -100,6 +100,10 @@ void add_request_options(CLI::App* sub, RagOpts& o, bool with_method) {
   sub->add_option("--pool", o.pool, "cacheclip: pooling over heads, mean or max")->capture_default_str();
   sub->add_option("--rows", o.rows, "cacheclip: question rows scored, all or last")->capture_default_str();
   add_placement_options(sub, o.numa, o.aux_cpus, o.primary_cpus, o.aux_cores);
+  sub->add_option("--primary-backend", o.primary_backend,
+                  "cpu, opencl or auto (default: opencl when --device is given, else cpu)");
+  sub->add_option("--aux-backend", o.aux_backend, "cpu, opencl or auto")->capture_default_str();
+  sub->add_option("--device", o.device, "OpenCL device: P:D, P, or part of its name (see cacheclip devices)");
   sub->add_flag("--encode-missing", o.encode_missing,
                 "encode chunks missing from the store on their own (and store them) instead of recomputing "
                 "their rows in the request; overlapped with the aux model when placement allows");
@@ -139,14 +143,22 @@ std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
   // concurrently; otherwise one team shared by both models.
   const PlacementRequest req = placement_of(o.numa, o.aux_cpus, o.primary_cpus, o.aux_cores);
   L->plan = make_plan(discover_topology(), req);
-  const bool split = L->has_aux && L->plan.concurrent;
+  bool split = L->has_aux && L->plan.concurrent;
   CpuBackendOptions bo;
   bo.threads = o.threads;
   if (L->plan.bind) {
     bo.cpus = split ? L->plan.primary.cpus : L->plan.all_cpus;
     if (bo.threads == 0) bo.threads = split ? L->plan.primary.threads : static_cast<int>(L->plan.primary.threads);
   }
-  L->be = make_cpu_backend(bo);
+  OpenClOptions clo;
+  clo.device = o.device;
+  const std::string pkind = !o.primary_backend.empty() ? o.primary_backend : (o.device.empty() ? "cpu" : "opencl");
+  L->be = make_backend(pkind, bo, clo);
+  if (o.aux_backend != "cpu" || pkind != "cpu") {
+    // A device primary: the aux model keeps every CPU core of the plan to itself.
+    if (L->has_aux) L->aux_be = make_backend(o.aux_backend, CpuBackendOptions{o.threads, {}}, clo);
+    split = false;
+  }
   if (split) {
     CpuBackendOptions ab;
     ab.cpus = L->plan.aux.cpus;
@@ -179,9 +191,10 @@ std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
       ro.recompute_threads = L->plan.primary.threads + L->plan.aux.threads;
     }
   }
+  if (L->aux_be && !split) ro.concurrent = true;  // device primary, aux on the CPU cores: overlap
   L->eng = std::make_unique<RagEngine>(*L->primary, *L->store, ro);
   if (L->has_aux) {
-    L->aux = std::make_unique<RagModel>(L->am, split ? *L->aux_be : *L->be);
+    L->aux = std::make_unique<RagModel>(L->am, L->aux_be ? *L->aux_be : *L->be);
     L->eng->set_aux(L->aux.get());
   }
   L->tok = std::make_unique<Tokenizer>(L->pm.tokenizer);
@@ -329,6 +342,7 @@ Runner add_compare(CLI::App& app) {
     }
     const RagPrompt p = request_of(*o, *L->tok);
     L->eng->precompute(p);  // chunks in the store, as in production
+    (void)L->eng->prefill(p, Method::Full, o->mp);  // warm-up: thread teams, page faults, scratch
     RagState full = L->eng->prefill(p, Method::Full, o->mp);
     const std::vector<float> full_logits = full.logits, full_hidden = full.hidden;
     const double full_ms = full.timing.total_ms();
@@ -451,6 +465,36 @@ Runner add_precompute(CLI::App& app) {
                 "stored; %llu files written to %s (%s)\n",
                 total_chunks, files.size(), computed, static_cast<unsigned long long>(st.disk_writes), o->store.c_str(),
                 o->store_type.c_str());
+    return 0;
+  };
+}
+
+Runner add_devices(CLI::App& app) {
+  auto* sub = app.add_subcommand("devices", "List OpenCL platforms and devices");
+  auto json = std::make_shared<bool>(false);
+  sub->add_flag("--json", *json, "print JSON");
+  return [json]() {
+    const auto devs = list_opencl_devices();
+    if (*json) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& d : devs) {
+        j.push_back({{"id", cat(d.platform, ":", d.device)}, {"platform", d.platform_name}, {"name", d.name},
+                     {"type", d.type}, {"version", d.version}, {"global_mem", d.global_mem}, {"max_alloc", d.max_alloc},
+                     {"compute_units", d.compute_units}});
+      }
+      std::printf("%s\n", j.dump(2).c_str());
+      return 0;
+    }
+    if (devs.empty()) {
+      std::printf("no OpenCL platform found (install an OpenCL driver, e.g. pocl-opencl-icd)\n");
+      return 0;
+    }
+    std::printf("| id  | platform             | device                         | type | memory     | max alloc  | CUs | version\n");
+    for (const auto& d : devs) {
+      std::printf("| %d:%d | %-20.20s | %-30.30s | %-4s | %7.0f MiB | %7.0f MiB | %3d | %s\n", d.platform, d.device,
+                  d.platform_name.c_str(), d.name.c_str(), d.type.c_str(), d.global_mem / 1048576.0, d.max_alloc / 1048576.0,
+                  d.compute_units, d.version.c_str());
+    }
     return 0;
   };
 }

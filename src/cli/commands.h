@@ -17,5 +17,6 @@ Runner add_rag(CLI::App& app);
 Runner add_compare(CLI::App& app);
 Runner add_precompute(CLI::App& app);
 Runner add_topology(CLI::App& app);
+Runner add_devices(CLI::App& app);
 
 }  // namespace cc::cli

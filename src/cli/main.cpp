@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
       {"compare", cc::cli::add_compare(app)},
       {"precompute", cc::cli::add_precompute(app)},
       {"topology", cc::cli::add_topology(app)},
+      {"devices", cc::cli::add_devices(app)},
   };
   try {
     app.parse(argc, argv);

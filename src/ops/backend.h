@@ -117,4 +117,26 @@ struct CpuBackendOptions {
 };
 std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& opts = {});
 
+// OpenCL (src/ops/opencl_backend.cpp): any OpenCL 1.2 device; PoCL runs it on the CPU.
+struct OpenClOptions {
+  // "" = the first device; "P:D" = platform P, device D; "P" = platform P's first device; any
+  // other text = the first device whose name contains it.
+  std::string device;
+  std::string build_options;  // extra compiler options for the kernels
+};
+struct OpenClDeviceInfo {
+  int platform = 0, device = 0;
+  std::string platform_name, name, version, type;
+  uint64_t global_mem = 0, max_alloc = 0;
+  int compute_units = 0;
+};
+// Every device of every platform (empty when no OpenCL platform is installed).
+std::vector<OpenClDeviceInfo> list_opencl_devices();
+// Throws cc::Error naming the device: no platform, no matching device (the devices are
+// listed), a kernel build failure (with the build log).
+std::unique_ptr<Backend> make_opencl_backend(const OpenClOptions& opts = {});
+// "cpu", "opencl", or "auto" (OpenCL when a device exists, else the CPU). Nothing else falls
+// back: asking for opencl without a device is an error.
+std::unique_ptr<Backend> make_backend(const std::string& kind, const CpuBackendOptions& cpu, const OpenClOptions& cl);
+
 }  // namespace cc

@@ -501,7 +501,7 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
   // encode_missing) chunks missing from the store. Only then is there something to overlap the
   // aux model with; otherwise the aux model runs first on every core of the plan.
   bool primary_work = false;
-  if (use_aux && opts_.concurrent) {
+  if (use_aux && opts_.concurrent && (!lend || opts_.overlap_shared_cores)) {
     primary_work = !p.prefix.empty() && !store_.contains(chunk_key({}, p.prefix));
     for (size_t i = 0; i < p.chunks.size() && opts_.encode_missing && !primary_work; ++i) {
       primary_work = !store_.contains(chunk_key(p.prefix, p.chunks[i]));

@@ -155,6 +155,10 @@ struct RagOptions {
   // Chunks missing from the store are encoded on their own after P (and stored) instead of
   // being recomputed in the request; the concurrent pipeline overlaps that with the aux model.
   bool encode_missing = false;
+  // On a single node the two teams share the same cores and memory: overlapping the aux model
+  // with the primary's own work cannot beat running each on every core in turn, so the engine
+  // overlaps only when the primary runs elsewhere (another node, a device), unless this is set.
+  bool overlap_shared_cores = false;
 };
 
 class RagEngine {

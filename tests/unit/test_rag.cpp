@@ -301,6 +301,7 @@ TEST(RagEngine, ConcurrentPipelineIsBitIdenticalToSequential) {
       RagOptions ro;
       ro.concurrent = conc;
       ro.encode_missing = encode;
+      ro.overlap_shared_cores = true;  // exercise the overlapped path even on one node
       ro.primary_cpus = plan.primary.cpus;
       ro.primary_threads = plan.primary.threads;
       ro.aux_cpus = plan.aux.cpus;
