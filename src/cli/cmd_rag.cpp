@@ -255,7 +255,7 @@ void store_missing(Loaded& L, const RagPrompt& p) {
 }
 
 nlohmann::json timing_json(const RagState& s) {
-  return {{"tokenize_ms", s.timing.tokenize_ms}, {"load_ms", s.timing.load_ms}, {"aux_ms", s.timing.aux_ms},
+  return {{"tokenize_ms", s.timing.tokenize_ms}, {"load_ms", s.timing.load_ms}, {"transfer_ms", s.timing.transfer_ms}, {"aux_ms", s.timing.aux_ms},
           {"recompute_ms", s.timing.recompute_ms}, {"first_token_ms", s.timing.first_token_ms},
           {"ttft_ms", s.timing.total_ms()}, {"overlapped", s.timing.overlapped}, {"stage_ms", s.timing.stage_ms}};
 }
@@ -310,9 +310,9 @@ Runner add_rag(CLI::App& app) {
                    s.timing.total_ms(), s.timing.tokenize_ms, s.timing.load_ms, s.timing.aux_ms, s.timing.stage_ms,
                    s.timing.recompute_ms, s.timing.first_token_ms);
     } else {
-      std::fprintf(stderr, "TTFT %.1f ms = tokenize %.1f + store lookup/load %.1f + aux prefill/selection %.1f + recompute %.1f + first token %.1f\n",
-                   s.timing.total_ms(), s.timing.tokenize_ms, s.timing.load_ms, s.timing.aux_ms, s.timing.recompute_ms,
-                   s.timing.first_token_ms);
+      std::fprintf(stderr, "TTFT %.1f ms = tokenize %.1f + store lookup/load %.1f (of which transfer to the backend %.1f) + aux prefill/selection %.1f + recompute %.1f + first token %.1f\n",
+                   s.timing.total_ms(), s.timing.tokenize_ms, s.timing.load_ms, s.timing.transfer_ms, s.timing.aux_ms,
+                   s.timing.recompute_ms, s.timing.first_token_ms);
     }
     std::fprintf(stderr, "placement: %s; primary %s%s\n", numa_mode_name(L->plan.mode), L->be->name().c_str(),
                  L->aux_be ? cat(", aux ", L->aux_be->name()).c_str() : "");

@@ -65,6 +65,10 @@ class Backend {
   // region (CPU backends; empty for a device backend). For tests and `cacheclip topology`.
   virtual std::vector<std::vector<unsigned>> team_bindings() { return {}; }
 
+  // Waits until every operation issued so far has finished (device backends run
+  // asynchronously; the CPU backend is synchronous). For timing stages.
+  virtual void sync() {}
+
   // --- memory ---
   virtual std::unique_ptr<DeviceBuffer> alloc(size_t bytes) = 0;  // zero-filled
   virtual void upload(DeviceBuffer& dst, size_t offset, const void* src, size_t n) = 0;

@@ -150,7 +150,7 @@ class OpenClBackend final : public Backend {
     queue_ = clCreateCommandQueue(ctx_, dev_, 0, &err);
     check(err, "creating a command queue");
     build(o.build_options);
-    for (const char* k : {"get_rows", "rms_norm", "matmul", "rope", "kv_store", "attention", "merge_attention", "swiglu", "add"}) {
+    for (const char* k : {"get_rows", "rms_norm", "matmul", "matvec", "rope", "kv_store", "attention", "merge_attention", "swiglu", "add"}) {
       cl_kernel kk = clCreateKernel(prog_, k, &err);
       check(err, cat("creating kernel ", k));
       kernels_[k] = kk;
@@ -164,6 +164,7 @@ class OpenClBackend final : public Backend {
   }
 
   std::string name() const override { return cat("opencl (", name_, ")"); }
+  void sync() override { check(clFinish(queue_), "waiting for the queue"); }
 
   std::unique_ptr<DeviceBuffer> alloc(size_t bytes) override {
     const size_t n = std::max<size_t>(bytes, 4);
@@ -256,6 +257,12 @@ class OpenClBackend final : public Backend {
     if (n == 0) return;
     const WeightView& v = wt.view();
     cl_mem b = bias ? clw(*bias).mem() : clw(wt).mem();
+    if (n <= 4) {  // decode: one work-item per output feature, each weight row read once
+      run("matvec", {static_cast<size_t>(v.rows)}, {}, clb(x).mem(), clw(wt).mem(), clw(wt).code(), b,
+          static_cast<cl_int>(bias != nullptr), clb(y).mem(), static_cast<cl_int>(n), static_cast<cl_int>(v.rows),
+          static_cast<cl_int>(v.cols));
+      return;
+    }
     run("matmul", {round_up(v.rows, 16), round_up(n, 16)}, {16, 16}, clb(x).mem(), clw(wt).mem(), clw(wt).code(), b,
         static_cast<cl_int>(bias != nullptr), clb(y).mem(), static_cast<cl_int>(n), static_cast<cl_int>(v.rows),
         static_cast<cl_int>(v.cols));

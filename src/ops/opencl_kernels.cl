@@ -71,6 +71,20 @@ __kernel void matmul(__global const float* x, __global const void* w, int wtype,
   if (row < n && col < m) y[(ulong)row * m + col] = acc + (has_bias ? bias[col] : 0.0f);
 }
 
+// Few rows (decode): y[i, r] = x[i, :] . W[r, :] for i < n <= 4, one work-item per r.
+__kernel void matvec(__global const float* x, __global const void* w, int wtype, __global const float* bias,
+                     int has_bias, __global float* y, int n, int m, int k) {
+  const int r = get_global_id(0);
+  if (r >= m) return;
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  const ulong base = (ulong)r * k;
+  for (int j = 0; j < k; ++j) {
+    const float wv = ld(w, wtype, base + j);
+    for (int i = 0; i < n; ++i) acc[i] += wv * x[(ulong)i * k + j];
+  }
+  for (int i = 0; i < n; ++i) y[(ulong)i * m + r] = acc[i] + (has_bias ? bias[r] : 0.0f);
+}
+
 // Rotates pair j of head h of row i by pos[i] * inv_freq[j]. neox: (j, j + hd/2), else (2j, 2j+1).
 __kernel void rope(__global float* x, __global const long* pos, __global const float* inv_freq, int n_heads, int hd,
                    int neox) {

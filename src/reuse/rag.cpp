@@ -423,8 +423,10 @@ void RagEngine::write_rows(KVCache& kv, const ChunkKV& ck, int64_t row0, int64_t
   for (int64_t l = 0; l < c.n_layer; ++l) {
     ck.k_rows_f32(static_cast<int>(l), kf.data());
     ck.v_rows_f32(static_cast<int>(l), vf.data());
+    const auto u0 = Clock::now();
     be.upload(*kb, 0, kf.data(), kf.size() * 4);
     be.upload(*vb, 0, vf.data(), vf.size() * 4);
+    transfer_ms_ += ms_since(u0);
     be.rope(*kb, n, c.n_head_kv, pos, tf.rope());  // to the global positions, in fp32
     be.kv_store(*kv.k[static_cast<size_t>(l)], *kv.v[static_cast<size_t>(l)], kv.type, *kb, *vb, slot, kvd);
   }
@@ -507,6 +509,23 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
       primary_work = !store_.contains(chunk_key(p.prefix, p.chunks[i]));
     }
   }
+  // The primary's team: on a single node the aux cores are lent to it for everything it does
+  // while the aux model is not running (all of the request unless the two overlap); its own
+  // team is restored at the end.
+  const int saved_threads = opts_.primary_threads > 0 ? opts_.primary_threads : pbe.threads();
+  struct Restore {
+    Backend& be;
+    const std::vector<unsigned>* cpus;
+    int threads;
+    bool active;
+    ~Restore() {
+      if (active) be.set_cpus(*cpus, threads);
+    }
+  };
+  const std::vector<unsigned> primary_cpus = opts_.primary_cpus;
+  Restore restore{pbe, &primary_cpus, saved_threads, lend};
+  const bool overlap = use_aux && opts_.concurrent && primary_work;
+  if (lend && !overlap) pbe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
   const auto stage0 = Clock::now();
   if (use_aux && opts_.concurrent && primary_work) {
     aux_thread = std::thread([&] {
@@ -521,6 +540,7 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
     run_aux();
     if (lend) abe.set_cpus(opts_.aux_cpus, at);
   }
+  transfer_ms_ = 0;
   auto t0 = Clock::now();
   try {
     if (m == Method::Full) {
@@ -546,7 +566,9 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
     if (aux_thread.joinable()) aux_thread.join();
     throw;
   }
+  tf.backend().sync();
   s.timing.load_ms = ms_since(t0);
+  s.timing.transfer_ms = transfer_ms_;
   if (use_aux && !opts_.concurrent) run_aux();
   if (aux_thread.joinable()) aux_thread.join();
   if (aux_error) std::rethrow_exception(aux_error);
@@ -566,20 +588,8 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
   s.timing.overlapped = use_aux && opts_.concurrent && primary_work;
   s.timing.stage_ms = ms_since(stage0);
 
-  // The primary's team for recomputation (the aux cores join it on a single node).
-  const int saved_threads = opts_.primary_threads > 0 ? opts_.primary_threads : pbe.threads();
-  struct Restore {
-    Backend& be;
-    const std::vector<unsigned>* cpus;
-    int threads;
-    bool active;
-    ~Restore() {
-      if (active) be.set_cpus(*cpus, threads);
-    }
-  };
-  const std::vector<unsigned> primary_cpus = opts_.primary_cpus;
-  Restore restore{pbe, &primary_cpus, saved_threads, !opts_.recompute_cpus.empty()};
-  if (!opts_.recompute_cpus.empty()) pbe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
+  // The aux cores belong to the primary from here on (single node).
+  if (lend) pbe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
 
   // 3. Recomputation (METHODS.md block 6), layer by layer over the chosen rows.
   t0 = Clock::now();
@@ -655,6 +665,7 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
     s.recomputed = rows;
     s.reused = N - static_cast<int64_t>(rows.size());
   }
+  tf.backend().sync();
   last_row = static_cast<int64_t>(rows.size()) - 1;  // the last question row is always last
   CC_ASSERT(last_row >= 0 && rows.back() == N - 1);
   s.timing.recompute_ms = ms_since(t0);

@@ -114,6 +114,7 @@ std::string model_fingerprint(const Model& m);
 
 struct RagTiming {
   double tokenize_ms = 0, load_ms = 0, aux_ms = 0, recompute_ms = 0, first_token_ms = 0;
+  double transfer_ms = 0;  // part of load_ms: chunk KV moved from the store to the backend
   // Concurrent pipeline: the aux prefill/selection ran beside the store lookup/assembly; the
   // wall time of that stage is stage_ms (<= load_ms + aux_ms).
   bool overlapped = false;
@@ -187,6 +188,7 @@ class RagEngine {
   // [row0, row0 + n) at positions pos0.. ; returns false when it had to be computed.
   bool assemble_part(const RagPrompt& p, int part, KVCache& kv, int64_t row0, int64_t pos0, bool compute_if_missing);
   void write_rows(KVCache& kv, const ChunkKV& c, int64_t row0, int64_t pos0);
+  double transfer_ms_ = 0;  // accumulated by write_rows during one prefill
   RagModel& primary_;
   RagModel* aux_ = nullptr;
   ChunkStore& store_;
