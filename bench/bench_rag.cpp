@@ -156,22 +156,9 @@ int main(int argc, char** argv) {
       auto drop = [&] {
         for (const auto& k : fresh_keys) store.erase(k);
       };
-      CpuBackendOptions po, ao;
-      po.cpus = plan.primary.cpus;
-      po.threads = plan.primary.threads;
-      ao.cpus = plan.aux.cpus;
-      ao.threads = plan.aux.threads;
-      auto pbe = make_cpu_backend(po), abe = make_cpu_backend(ao);
+      auto pbe = make_cpu_backend(team_options(plan.primary)), abe = make_cpu_backend(team_options(plan.aux));
       RagModel cp(pm, *pbe), ca(am, *abe);
-      RagOptions co = ro, so2 = ro;
-      co.concurrent = true;
-      co.primary_cpus = plan.primary.cpus;
-      co.primary_threads = plan.primary.threads;
-      co.aux_cpus = plan.aux.cpus;
-      if (plan.lend_aux_cores) {
-        co.recompute_cpus = plan.all_cpus;
-        co.recompute_threads = plan.primary.threads + plan.aux.threads;
-      }
+      RagOptions co = concurrent_options(plan, ro), so2 = ro;
       co.encode_missing = so2.encode_missing = true;
       RagOptions fo = co;
       fo.overlap_shared_cores = true;

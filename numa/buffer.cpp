@@ -1,4 +1,5 @@
 #include "numa/buffer.h"
+#include "numa/hwloc_process.h"
 
 #include <hwloc.h>
 
@@ -9,10 +10,8 @@
 
 namespace cc {
 
-namespace {
 
-// One process-wide topology for memory binding, loaded on first use.
-hwloc_topology_t shared_topology() {
+hwloc_topology_t process_topology() {
   static hwloc_topology_t topo = [] {
     hwloc_topology_t t = nullptr;
     if (hwloc_topology_init(&t) != 0 || hwloc_topology_load(t) != 0) return static_cast<hwloc_topology_t>(nullptr);
@@ -21,11 +20,10 @@ hwloc_topology_t shared_topology() {
   return topo;
 }
 
-}  // namespace
 
 NumaBuffer::NumaBuffer(size_t bytes, const std::vector<unsigned>& nodes) : size_(bytes) {
   if (bytes == 0) return;
-  hwloc_topology_t t = shared_topology();
+  hwloc_topology_t t = process_topology();
   if (t != nullptr && !nodes.empty()) {
     hwloc_bitmap_t set = hwloc_bitmap_alloc();
     for (unsigned n : nodes) hwloc_bitmap_set(set, n);
@@ -48,7 +46,7 @@ NumaBuffer::NumaBuffer(size_t bytes, const std::vector<unsigned>& nodes) : size_
 void NumaBuffer::release() {
   if (data_ == nullptr) return;
   if (from_hwloc_) {
-    hwloc_free(shared_topology(), data_, size_);
+    hwloc_free(process_topology(), data_, size_);
   } else {
     std::free(data_);
   }

@@ -1,4 +1,5 @@
 #include "numa/placement.h"
+#include "numa/hwloc_process.h"
 
 #include <hwloc.h>
 #include <sys/syscall.h>
@@ -216,16 +217,6 @@ std::string PlacementPlan::describe() const {
   return out;
 }
 
-namespace {
-hwloc_topology_t process_topology() {
-  static hwloc_topology_t topo = [] {
-    hwloc_topology_t t = nullptr;
-    if (hwloc_topology_init(&t) != 0 || hwloc_topology_load(t) != 0) return static_cast<hwloc_topology_t>(nullptr);
-    return t;
-  }();
-  return topo;
-}
-}  // namespace
 
 bool bind_current_thread(const std::vector<unsigned>& cpus) {
   if (cpus.empty()) fail("cannot bind a thread to an empty CPU set");

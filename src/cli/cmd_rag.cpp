@@ -160,10 +160,7 @@ std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
     split = false;
   }
   if (split) {
-    CpuBackendOptions ab;
-    ab.cpus = L->plan.aux.cpus;
-    ab.threads = L->plan.aux.threads;
-    L->aux_be = make_cpu_backend(ab);
+    L->aux_be = make_cpu_backend(team_options(L->plan.aux));
     first_touch(L->pm, L->plan.primary.cpus);
     first_touch(L->am, L->plan.aux.cpus);
   }
@@ -182,14 +179,8 @@ std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
   ro.tenant_salt = o.salt;
   ro.encode_missing = o.encode_missing;
   if (split) {
-    ro.concurrent = true;
-    ro.primary_cpus = L->plan.primary.cpus;
-    ro.primary_threads = L->plan.primary.threads;
-    ro.aux_cpus = L->plan.aux.cpus;
-    if (L->plan.lend_aux_cores && o.threads == 0) {
-      ro.recompute_cpus = L->plan.all_cpus;
-      ro.recompute_threads = L->plan.primary.threads + L->plan.aux.threads;
-    }
+    ro = concurrent_options(L->plan, ro);
+    if (o.threads != 0) ro.recompute_cpus.clear();  // -t fixes the primary's team
   }
   if (L->aux_be && !split) ro.concurrent = true;  // device primary, aux on the CPU cores: overlap
   L->eng = std::make_unique<RagEngine>(*L->primary, *L->store, ro);

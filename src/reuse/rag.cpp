@@ -322,6 +322,25 @@ RagModel::RagModel(const Model& m, Backend& be) : model(m), tf(m, be), fingerpri
 // ---------------------------------------------------------------------------------------------
 // Engine
 
+CpuBackendOptions team_options(const TeamPlan& team) {
+  CpuBackendOptions o;
+  o.cpus = team.cpus;
+  o.threads = team.threads;
+  return o;
+}
+
+RagOptions concurrent_options(const PlacementPlan& plan, RagOptions base) {
+  base.concurrent = true;
+  base.primary_cpus = plan.primary.cpus;
+  base.primary_threads = plan.primary.threads;
+  base.aux_cpus = plan.aux.cpus;
+  if (plan.lend_aux_cores) {
+    base.recompute_cpus = plan.all_cpus;
+    base.recompute_threads = plan.primary.threads + plan.aux.threads;
+  }
+  return base;
+}
+
 RagEngine::RagEngine(RagModel& primary, ChunkStore& store, RagOptions opts)
     : primary_(primary), store_(store), opts_(std::move(opts)) {
   if (opts_.kv_type != DType::F32 && opts_.kv_type != DType::F16 && opts_.kv_type != DType::BF16) {

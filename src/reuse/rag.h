@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "infer/transformer.h"
+#include "numa/placement.h"
 #include "reuse/chunk_store.h"
 #include "tokenizer/tokenizer.h"
 
@@ -161,6 +162,12 @@ struct RagOptions {
   // overlaps only when the primary runs elsewhere (another node, a device), unless this is set.
   bool overlap_shared_cores = false;
 };
+
+// The CPU team of one model in a placement plan (its CPUs, one thread per core).
+CpuBackendOptions team_options(const TeamPlan& team);
+// base with the concurrent pipeline of plan switched on: the primary's own team, the aux
+// model's, and on a single node the aux cores lent to the primary while the aux model is idle.
+RagOptions concurrent_options(const PlacementPlan& plan, RagOptions base = {});
 
 class RagEngine {
  public:

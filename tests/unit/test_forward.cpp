@@ -20,16 +20,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Normalized squared error sum((a-b)^2) / sum(b^2).
-double nse(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return num / den;
-}
+using test::nse;
 
 std::string make(const std::string& preset, DType type, uint64_t seed = 5) {
   ModelConfig c = config_preset(preset);

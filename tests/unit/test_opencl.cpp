@@ -21,15 +21,7 @@ using ::testing::HasSubstr;
     if (list_opencl_devices().empty()) GTEST_SKIP() << "no OpenCL platform/device on this machine"; \
   } while (0)
 
-double nse(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return den == 0 ? num : num / den;
-}
+using test::nse;
 
 std::vector<float> randv(size_t n, unsigned seed, float scale = 1.0f) {
   std::mt19937 rng(seed);

@@ -16,15 +16,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-double nse(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return den == 0 ? num : num / den;
-}
+using test::nse;
 
 RagPrompt hand_prompt(int np, std::vector<int> chunk_lens, int nq) {
   RagPrompt p;
@@ -282,12 +274,7 @@ TEST(RagEngine, ConcurrentPipelineIsBitIdenticalToSequential) {
   const PlacementPlan plan = make_plan(discover_topology(), PlacementRequest{});
   if (!plan.concurrent) GTEST_SKIP() << "one core: no concurrent placement";
   Model pm = load_model(make("tiny-qwen2", 61)), am = load_model(make("tiny-qwen2", 62, 1));
-  CpuBackendOptions po, ao;
-  po.cpus = plan.primary.cpus;
-  po.threads = plan.primary.threads;
-  ao.cpus = plan.aux.cpus;
-  ao.threads = plan.aux.threads;
-  auto pbe = make_cpu_backend(po), abe = make_cpu_backend(ao);
+  auto pbe = make_cpu_backend(team_options(plan.primary)), abe = make_cpu_backend(team_options(plan.aux));
   RagModel primary(pm, *pbe), aux(am, *abe);
   ChunkStoreOptions so;
   so.numa_nodes = plan.primary.nodes;
@@ -298,17 +285,10 @@ TEST(RagEngine, ConcurrentPipelineIsBitIdenticalToSequential) {
   for (bool encode : {false, true}) {
     std::vector<std::vector<float>> logits;
     for (bool conc : {false, true}) {
-      RagOptions ro;
-      ro.concurrent = conc;
+      RagOptions ro = concurrent_options(plan);
+      ro.concurrent = conc;  // the same teams either way; only the overlap differs
       ro.encode_missing = encode;
       ro.overlap_shared_cores = true;  // exercise the overlapped path even on one node
-      ro.primary_cpus = plan.primary.cpus;
-      ro.primary_threads = plan.primary.threads;
-      ro.aux_cpus = plan.aux.cpus;
-      if (plan.lend_aux_cores) {
-        ro.recompute_cpus = plan.all_cpus;
-        ro.recompute_threads = plan.primary.threads + plan.aux.threads;
-      }
       RagEngine eng(primary, store, ro);
       eng.set_aux(&aux);
       eng.precompute(p);
@@ -332,12 +312,7 @@ TEST(Placement, EachTeamRunsWhereThePlanSays) {
   // pipeline: every thread of each team reads back a binding inside its team's CPU set.
   const PlacementPlan plan = make_plan(discover_topology(), PlacementRequest{});
   if (!plan.concurrent) GTEST_SKIP() << "one core: no split placement";
-  CpuBackendOptions po, ao;
-  po.cpus = plan.primary.cpus;
-  po.threads = plan.primary.threads;
-  ao.cpus = plan.aux.cpus;
-  ao.threads = plan.aux.threads;
-  auto pbe = make_cpu_backend(po), abe = make_cpu_backend(ao);
+  auto pbe = make_cpu_backend(team_options(plan.primary)), abe = make_cpu_backend(team_options(plan.aux));
   std::vector<std::vector<unsigned>> pb, ab;
   std::thread t([&] { ab = abe->team_bindings(); });
   pb = pbe->team_bindings();

@@ -66,4 +66,14 @@ std::string error_of(const std::function<void()>& fn) {
   return "";
 }
 
+double nse(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return den == 0 ? num : num / den;
+}
+
 }  // namespace cc::test

@@ -18,6 +18,9 @@ std::string temp_dir();
 std::vector<uint8_t> read_bytes(const std::string& path);
 void write_bytes(const std::string& path, const std::vector<uint8_t>& data);
 
+// Normalized squared error sum((a-b)^2) / sum(b^2) (the plain squared error when b is all 0).
+double nse(const std::vector<float>& a, const std::vector<float>& b);
+
 // Runs fn and returns the cc::Error message; fails the test if nothing (or something else) is thrown.
 std::string error_of(const std::function<void()>& fn);
 
