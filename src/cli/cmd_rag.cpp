@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "infer/sampler.h"
 #include "numa/placement.h"
+#include "reuse/eval.h"
 #include "reuse/rag.h"
 
 namespace cc::cli {
@@ -35,6 +36,7 @@ struct RagOpts {
   MethodParams mp;
   std::string numa, aux_cpus, primary_cpus, primary_backend, aux_backend = "cpu", device;
   int aux_cores = 0;
+  int aux_layers = 0;
 };
 
 // --numa / --aux-cpus / --primary-cpus / --aux-cores over the environment's defaults.
@@ -73,6 +75,7 @@ void first_touch(const Model& m, const std::vector<unsigned>& cpus) {
 void add_request_options(CLI::App* sub, RagOpts& o, bool with_method) {
   sub->add_option("-m,--model", o.model, "primary model file or folder")->required();
   sub->add_option("--aux", o.aux, "auxiliary model (same tokenizer) for cacheclip");
+  sub->add_option("--aux-layers", o.aux_layers, "use the primary's first K layers as the auxiliary model");
   sub->add_option("--store", o.store, "chunk store folder (default: memory only)");
   sub->add_option("--store-type", o.store_type, "storage type of chunk KV: f16, bf16, int8, f32")->capture_default_str();
   sub->add_option("--mem-budget", o.mem_budget_mib, "memory tier budget in MiB")->capture_default_str();
@@ -133,10 +136,14 @@ std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
   LoadOptions lo;
   lo.tokenizer_path = o.tokenizer;
   L->pm = load_model(o.model, lo);
+  if (!o.aux.empty() && o.aux_layers > 0) fail("give --aux or --aux-layers, not both");
   if (!o.aux.empty()) {
     LoadOptions alo;
     alo.tokenizer_path = o.aux_tokenizer.empty() ? o.tokenizer : o.aux_tokenizer;
     L->am = load_model(o.aux, alo);
+    L->has_aux = true;
+  } else if (o.aux_layers > 0) {  // the primary's first layers as the auxiliary model
+    L->am = truncate_layers(L->pm, o.aux_layers);
     L->has_aux = true;
   }
   // Placement: with an aux model and a machine that can be split, two bound teams that run
@@ -456,6 +463,89 @@ Runner add_precompute(CLI::App& app) {
                 "stored; %llu files written to %s (%s)\n",
                 total_chunks, files.size(), computed, static_cast<unsigned long long>(st.disk_writes), o->store.c_str(),
                 o->store_type.c_str());
+    return 0;
+  };
+}
+
+Runner add_eval(CLI::App& app) {
+  auto* sub = app.add_subcommand("eval", "Quality of every reuse method against full attention, with TTFT");
+  auto o = std::make_shared<RagOpts>();
+  o->n = 8;
+  add_request_options(sub, *o, false);
+  struct E {
+    std::string methods = "naive,epic,cacheblend,ape,cacheclip", ratios = "0.05,0.1,0.2,0.4", text, json_out, svg_out;
+    std::vector<std::string> tasks_json;
+    bool continuation = false;
+    int examples = 8, chunks = 4, chunk_len = 64, cont = 16, max_answer = 16;
+    uint64_t seed = 1;
+  };
+  auto e = std::make_shared<E>();
+  sub->add_option("--methods", e->methods, "methods compared with full")->capture_default_str();
+  sub->add_option("--ratios", e->ratios, "recompute ratios of cacheblend and cacheclip")->capture_default_str();
+  sub->add_flag("--continuation", e->continuation, "the continuation task (passages of --text)");
+  sub->add_option("--text", e->text, "text for the continuation task (default ../shared/corpus/wikipedia-nq-passages.txt)");
+  sub->add_option("--tasks", e->tasks_json, "a JSON list of {chunks, question, answers} (repeatable)");
+  sub->add_option("-N,--examples", e->examples, "prompts per task")->capture_default_str();
+  sub->add_option("--eval-chunks", e->chunks, "continuation: passages per prompt")->capture_default_str();
+  sub->add_option("--eval-chunk-len", e->chunk_len, "continuation: tokens per passage")->capture_default_str();
+  sub->add_option("--cont", e->cont, "continuation: tokens to predict")->capture_default_str();
+  sub->add_option("--max-answer", e->max_answer, "json tasks: answer tokens generated")->capture_default_str();
+  sub->add_option("--seed", e->seed, "seed of the prompts")->capture_default_str();
+  sub->add_option("--json-out", e->json_out, "write the report as JSON");
+  sub->add_option("--svg", e->svg_out, "write the retention / speed-up plot (SVG)");
+  return [o, e]() {
+    auto L = load_all(*o, std::max(e->cont, e->max_answer) + 1);
+    EvalOptions eo;
+    for (size_t a = 0; a <= e->methods.size();) {
+      size_t b = e->methods.find(',', a);
+      if (b == std::string::npos) b = e->methods.size();
+      if (b > a) eo.methods.push_back(parse_method(e->methods.substr(a, b - a)));
+      a = b + 1;
+    }
+    eo.ratios.clear();
+    for (size_t a = 0; a <= e->ratios.size();) {
+      size_t b = e->ratios.find(',', a);
+      if (b == std::string::npos) b = e->ratios.size();
+      if (b > a) {
+        const std::string r = e->ratios.substr(a, b - a);
+        char* end = nullptr;
+        const double v = std::strtod(r.c_str(), &end);
+        if (end == r.c_str() || *end || !(v >= 0 && v <= 1)) fail("bad recompute ratio '", r, "' (expected numbers in [0, 1])");
+        eo.ratios.push_back(v);
+      }
+      a = b + 1;
+    }
+    eo.params = o->mp;
+    eo.max_answer_tokens = e->max_answer;
+    std::vector<EvalTask> tasks;
+    if (e->continuation) {
+      std::string path = e->text;
+      if (path.empty()) {
+        const char* sh = std::getenv("CACHECLIP_SHARED");
+        path = std::string(sh && *sh ? sh : "../shared") + "/corpus/wikipedia-nq-passages.txt";
+      }
+      tasks.push_back(continuation_task(*L->tok, read_text_file(path), e->examples, e->chunks, e->chunk_len, e->cont, e->seed));
+    }
+    for (const auto& j : e->tasks_json) tasks.push_back(json_task(*L->tok, j, o->chat, e->examples));
+    if (tasks.empty()) fail("no tasks: give --continuation and/or --tasks FILE.json");
+    const bool tty = isatty(2);
+    auto t0 = Clock::now();
+    eo.progress = [&](size_t done, size_t total) {
+      if (!tty && done != total && done % std::max<size_t>(1, total / 20) != 0) return;
+      const int width = 30, k = static_cast<int>(width * done / std::max<size_t>(total, 1));
+      std::fprintf(stderr, "%s[%s%s] %zu/%zu runs, %.1f s%s", tty ? "\r" : "", std::string(static_cast<size_t>(k), '#').c_str(),
+                   std::string(static_cast<size_t>(width - k), ' ').c_str(), done, total, ms_since(t0) / 1000.0,
+                   tty ? "" : "\n");
+    };
+    const EvalReport rep = run_eval(*L->eng, *L->tok, tasks, eo, L->has_aux);
+    if (tty) std::fprintf(stderr, "\n");
+    std::printf("%s", eval_table(rep).c_str());
+    if (!e->json_out.empty()) write_file_atomic(e->json_out, eval_json(rep).data(), eval_json(rep).size());
+    if (!e->svg_out.empty()) {
+      const std::string svg = eval_svg(rep);
+      write_file_atomic(e->svg_out, svg.data(), svg.size());
+    }
+    if (o->json) std::printf("%s\n", eval_json(rep).c_str());
     return 0;
   };
 }

@@ -18,5 +18,6 @@ Runner add_compare(CLI::App& app);
 Runner add_precompute(CLI::App& app);
 Runner add_topology(CLI::App& app);
 Runner add_devices(CLI::App& app);
+Runner add_eval(CLI::App& app);
 
 }  // namespace cc::cli

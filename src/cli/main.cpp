@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
       {"precompute", cc::cli::add_precompute(app)},
       {"topology", cc::cli::add_topology(app)},
       {"devices", cc::cli::add_devices(app)},
+      {"eval", cc::cli::add_eval(app)},
   };
   try {
     app.parse(argc, argv);

@@ -1,0 +1,128 @@
+// The quality harness: answer scoring, task builders, and retention 1.0 at ratio 1.0.
+#include <cmath>
+#include <fstream>
+
+#include "model/writer.h"
+#include "reuse/eval.h"
+#include "test_util.h"
+
+namespace cc {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(Eval, AnswerScoring) {
+  EXPECT_EQ(normalize_answer("  The Blue, door!  "), "blue door");
+  EXPECT_EQ(exact_match("the blue door.", {"Blue door"}), 1.0);
+  EXPECT_EQ(exact_match("red door", {"blue door"}), 0.0);
+  EXPECT_NEAR(token_f1("blue wooden door", {"the blue door"}), 0.8, 1e-12);  // P 2/3, R 1
+  EXPECT_EQ(token_f1("", {"x"}), 0.0);
+  EXPECT_EQ(token_f1("x y", {"z", "y x"}), 1.0) << "max over the answers";
+}
+
+struct Rig {
+  Model pm, am;
+  std::unique_ptr<Backend> be = make_cpu_backend();
+  std::unique_ptr<RagModel> primary, aux;
+  ChunkStore store{[] {
+    ChunkStoreOptions o;
+    o.type = KVStoreType::F32;
+    return o;
+  }()};
+  std::unique_ptr<RagEngine> eng;
+  std::unique_ptr<Tokenizer> tok;
+  Rig() {
+    ModelConfig c = config_preset("tiny-qwen2");
+    c.n_vocab = 320;
+    const std::string path = test::temp_dir() + "/eval-primary.gguf";
+    write_model(c, default_tokenizer(c.n_vocab), random_values(31), path, WriteOptions{});
+    pm = load_model(path);
+    am = truncate_layers(pm, 1);
+    primary = std::make_unique<RagModel>(pm, *be);
+    aux = std::make_unique<RagModel>(am, *be);
+    RagOptions ro;
+    ro.max_new_tokens = 24;
+    eng = std::make_unique<RagEngine>(*primary, store, ro);
+    eng->set_aux(aux.get());
+    tok = std::make_unique<Tokenizer>(pm.tokenizer);
+  }
+};
+
+std::string text_of_passages(int n) {
+  std::string t;
+  for (int i = 0; i < n; ++i) {
+    t += "Passage " + std::to_string(i) + "\n";
+    for (int w = 0; w < 40; ++w) t += "word" + std::to_string((i * 7 + w * 3) % 23) + " ";
+    t += "\n\n";
+  }
+  return t;
+}
+
+TEST(Eval, RatioOneGivesRetentionOneForEverySelectingMethod) {
+  Rig r;
+  const EvalTask cont = continuation_task(*r.tok, text_of_passages(12), 3, 3, 24, 6, 5);
+  ASSERT_EQ(cont.examples.size(), 3u);
+  EXPECT_EQ(cont.examples[0].reference.size(), 6u);
+  const std::string jpath = test::temp_dir() + "/qa.json";
+  std::ofstream(jpath) << R"([{"chunks": ["the key is under the mat", "the door is blue"], "question": "where is the key?", "answers": ["under the mat"]},
+                              {"chunks": ["anna has a cat", "the cat is black"], "question": "what colour is the cat?", "answers": ["black"]}])";
+  const EvalTask qa = json_task(*r.tok, jpath, false, 0);
+  EXPECT_EQ(qa.examples.size(), 2u);
+  EvalOptions o;
+  o.methods = {Method::CacheBlend, Method::CacheClip, Method::Naive};
+  o.ratios = {0.2, 1.0};
+  o.max_answer_tokens = 4;
+  size_t calls = 0;
+  o.progress = [&](size_t, size_t) { ++calls; };
+  const EvalReport rep = run_eval(*r.eng, *r.tok, {cont, qa}, o, true);
+  EXPECT_GT(calls, 0u);
+  int checked = 0;
+  for (const auto& row : rep.rows) {
+    if (row.ratio == 1.0) {
+      if (row.task == "continuation") {
+        EXPECT_NEAR(row.retention, 1.0, 1e-6) << row.method;
+      }
+      // qa on random weights: full attention answers nothing, so retention is undefined (NaN)
+      // and the method must score exactly what full attention scores.
+      if (row.task == "qa") {
+        EXPECT_TRUE(std::isnan(row.retention) || std::abs(row.retention - 1.0) < 1e-12);
+      }
+      EXPECT_NEAR(row.ppl_ratio, 1.0, 1e-6) << row.task << " " << row.method;
+      EXPECT_NEAR(row.kl, 0.0, 1e-9) << row.task << " " << row.method;
+      EXPECT_EQ(row.top1, 1.0) << row.task << " " << row.method;
+      EXPECT_NEAR(row.recompute_fraction, 1.0, 1e-12);
+      ++checked;
+    }
+    if (row.method == "naive") {
+      EXPECT_GT(row.kl, 0.0) << "naive reuse must lose something";
+      EXPECT_EQ(row.recompute_fraction, 0.0);
+    }
+  }
+  EXPECT_EQ(checked, 4) << "2 tasks x 2 selecting methods at ratio 1.0";
+  ASSERT_EQ(rep.premise.size(), 2u);
+  EXPECT_GE(rep.premise[0].recall, 0.0);
+  EXPECT_LE(rep.premise[0].recall, 1.0);
+  EXPECT_THAT(eval_table(rep), HasSubstr("| continuation | cacheclip  |   0.2 |"));
+  EXPECT_THAT(eval_json(rep), HasSubstr("\"ppl_ratio\""));
+  const std::string svg = eval_svg(rep);
+  EXPECT_THAT(svg, HasSubstr("<svg"));
+  EXPECT_THAT(svg, HasSubstr("continuation / cacheclip"));
+  EXPECT_THAT(svg, HasSubstr("qa / cacheblend"));
+}
+
+TEST(Eval, BadInputsAreClearErrors) {
+  Rig r;
+  EXPECT_THAT(test::error_of([&] { continuation_task(*r.tok, "short\n\nx\n", 2, 3, 24, 6, 1); }), HasSubstr("passages"));
+  const std::string bad = test::temp_dir() + "/bad.json";
+  std::ofstream(bad) << R"([{"chunks": [], "question": "q", "answers": ["a"]}])";
+  EXPECT_THAT(test::error_of([&] { json_task(*r.tok, bad, false, 0); }), HasSubstr("entry 0 needs"));
+  std::ofstream(bad) << "{not json";
+  EXPECT_THAT(test::error_of([&] { json_task(*r.tok, bad, false, 0); }), HasSubstr("not valid JSON"));
+  EXPECT_THAT(test::error_of([&] { truncate_layers(r.pm, 9); }), HasSubstr("cannot keep 9 layers"));
+  EvalOptions o;
+  o.methods = {Method::CacheClip};
+  EXPECT_THAT(test::error_of([&] { run_eval(*r.eng, *r.tok, {}, o, false); }), HasSubstr("needs an auxiliary model"));
+}
+
+}  // namespace
+}  // namespace cc
