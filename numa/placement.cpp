@@ -165,10 +165,17 @@ PlacementPlan make_plan(const Topology& t, const PlacementRequest& req) {
     for (unsigned c : plan.all_cpus) {
       if (!std::binary_search(prim.begin(), prim.end(), c)) aux.push_back(c);
     }
-  } else if (t.nodes.size() >= 2) {
-    const int idx = req.aux_node < 0 ? static_cast<int>(t.nodes.size()) - 1 : req.aux_node;
-    if (idx >= static_cast<int>(t.nodes.size())) fail("aux node ", idx, " does not exist (", t.nodes.size(), " NUMA nodes)");
-    const unsigned node = t.nodes[static_cast<size_t>(idx)].os_index;
+  } else if (std::count_if(t.nodes.begin(), t.nodes.end(), [](const NumaNodeInfo& n) { return !n.cpus.empty(); }) >= 2) {
+    // Nodes with CPUs only: memory-only nodes (CXL expanders, HBM in flat mode) host no team.
+    std::vector<unsigned> with_cpus;
+    for (const auto& n : t.nodes) {
+      if (!n.cpus.empty()) with_cpus.push_back(n.os_index);
+    }
+    const int idx = req.aux_node < 0 ? static_cast<int>(with_cpus.size()) - 1 : req.aux_node;
+    if (idx >= static_cast<int>(with_cpus.size())) {
+      fail("aux node ", idx, " does not exist (", with_cpus.size(), " NUMA nodes with CPUs)");
+    }
+    const unsigned node = with_cpus[static_cast<size_t>(idx)];
     for (const CoreInfo& c : t.core_list) {
       auto& dst = c.node == node ? aux : prim;
       dst.insert(dst.end(), c.pus.begin(), c.pus.end());
@@ -191,7 +198,7 @@ PlacementPlan make_plan(const Topology& t, const PlacementRequest& req) {
   if (prim.empty()) fail("the primary model's CPU set is empty");
   plan.aux = team_of(t, aux);
   plan.primary = team_of(t, prim);
-  if (t.nodes.size() == 1) plan.lend_aux_cores = true;
+  if (plan.aux.nodes == plan.primary.nodes) plan.lend_aux_cores = true;  // one node shared
   std::vector<unsigned> both(aux);
   both.insert(both.end(), prim.begin(), prim.end());
   std::sort(both.begin(), both.end());

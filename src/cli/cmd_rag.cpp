@@ -150,21 +150,25 @@ std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
   // concurrently; otherwise one team shared by both models.
   const PlacementRequest req = placement_of(o.numa, o.aux_cpus, o.primary_cpus, o.aux_cores);
   L->plan = make_plan(discover_topology(), req);
-  bool split = L->has_aux && L->plan.concurrent;
+  OpenClOptions clo;
+  clo.device = o.device;
+  const std::string pkind = !o.primary_backend.empty() ? o.primary_backend : (o.device.empty() ? "cpu" : "opencl");
+  // Two CPU teams only when both models run on the CPU; a device primary or aux leaves the
+  // CPU cores to the other model.
+  const bool split = L->has_aux && L->plan.concurrent && pkind == "cpu" && o.aux_backend == "cpu";
   CpuBackendOptions bo;
   bo.threads = o.threads;
   if (L->plan.bind) {
     bo.cpus = split ? L->plan.primary.cpus : L->plan.all_cpus;
-    if (bo.threads == 0) bo.threads = split ? L->plan.primary.threads : static_cast<int>(L->plan.primary.threads);
+    if (bo.threads == 0) {
+      bo.threads = split ? L->plan.primary.threads
+                         : (L->plan.mode == NumaMode::Isolate ? L->plan.primary.threads + L->plan.aux.threads
+                                                              : L->plan.primary.threads);
+    }
   }
-  OpenClOptions clo;
-  clo.device = o.device;
-  const std::string pkind = !o.primary_backend.empty() ? o.primary_backend : (o.device.empty() ? "cpu" : "opencl");
   L->be = make_backend(pkind, bo, clo);
-  if (o.aux_backend != "cpu" || pkind != "cpu") {
-    // A device primary: the aux model keeps every CPU core of the plan to itself.
-    if (L->has_aux) L->aux_be = make_backend(o.aux_backend, CpuBackendOptions{o.threads, {}}, clo);
-    split = false;
+  if (L->has_aux && !split && (o.aux_backend != "cpu" || pkind != "cpu")) {
+    L->aux_be = make_backend(o.aux_backend, CpuBackendOptions{o.threads, {}}, clo);
   }
   if (split) {
     L->aux_be = make_cpu_backend(team_options(L->plan.aux));

@@ -70,6 +70,7 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(const CpuBackendOptions& o) {
     team_ = o.threads > 0 ? o.threads : (o.cpus.empty() ? omp_get_num_procs() : static_cast<int>(o.cpus.size()));
     cpus_ = o.cpus;
+    generation_ = next_generation();
     simd::kernels();  // selects the ISA now, so a bad CACHECLIP_ISA is reported here
     openblas_set_num_threads(1);
   }
@@ -97,7 +98,7 @@ class CpuBackend final : public Backend {
     std::lock_guard<std::mutex> lock(cpus_mu_);
     cpus_ = cpus;
     team_ = threads;
-    ++generation_;
+    generation_ = next_generation();
   }
 
   std::unique_ptr<DeviceBuffer> alloc(size_t bytes) override { return std::make_unique<CpuBuffer>(bytes); }
@@ -384,7 +385,12 @@ class CpuBackend final : public Backend {
   std::atomic<int> team_{1};
   mutable std::mutex cpus_mu_;
   std::vector<unsigned> cpus_;
-  std::atomic<uint64_t> generation_{1};
+  // Process-wide, so a backend created at a freed one's address never looks "already bound".
+  static uint64_t next_generation() {
+    static std::atomic<uint64_t> g{0};
+    return ++g;
+  }
+  std::atomic<uint64_t> generation_{0};
   std::vector<float> f_ws_, attn_ws_;
   std::vector<uint16_t> xb_ws_, b_ws_;
 };

@@ -211,7 +211,13 @@ class OpenClBackend final : public Backend {
     const void* src = w.data;
     DType t = w.type;
     size_t bytes = dtype_row_bytes(w.type, w.cols) * static_cast<size_t>(w.rows);
-    if (dtype_is_quantized(w.type)) {  // dequantized at upload, stored as F16
+    if (w.rows == 1 && w.type != DType::F32) {  // vectors (norms, biases): F32 on the device
+      host.resize(static_cast<size_t>(count) * 4);
+      simd::kernels().to_f32(w.type, w.data, reinterpret_cast<float*>(host.data()), count);
+      src = host.data();
+      t = DType::F32;
+      bytes = host.size();
+    } else if (dtype_is_quantized(w.type)) {  // dequantized at upload, stored as F16
       host.resize(static_cast<size_t>(count) * 2);
       std::vector<float> row(static_cast<size_t>(w.cols));
       const size_t rb = dtype_row_bytes(w.type, w.cols);

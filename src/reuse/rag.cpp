@@ -154,9 +154,22 @@ void check_method_params(const MethodParams& p) {
 }
 
 namespace {
-int64_t budget_of(const PromptLayout& L, double r) {
-  return std::min<int64_t>(L.n_ctx(), static_cast<int64_t>(std::floor(r * static_cast<double>(L.n_ctx()) + 1e-9)));
+// Rows of C2..Cn that are reusable (not already computed fresh in the request).
+int64_t reusable(const PromptLayout& L, std::span<const uint8_t> fresh) {
+  int64_t n = 0;
+  for (size_t i = 1; i < L.chunk_start.size(); ++i) {
+    for (int64_t j = 0; j < L.chunk_len[i]; ++j) {
+      const int64_t row = L.chunk_start[i] + j;
+      n += fresh.empty() || !fresh[static_cast<size_t>(row)];
+    }
+  }
+  return n;
 }
+int64_t budget_of(const PromptLayout& L, double r, std::span<const uint8_t> fresh) {
+  const int64_t n = reusable(L, fresh);
+  return std::min<int64_t>(n, static_cast<int64_t>(std::floor(r * static_cast<double>(n) + 1e-9)));
+}
+bool is_fresh(std::span<const uint8_t> fresh, int64_t row) { return !fresh.empty() && fresh[static_cast<size_t>(row)]; }
 }  // namespace
 
 std::vector<int64_t> select_epic(const PromptLayout& L, int k) {
@@ -167,28 +180,33 @@ std::vector<int64_t> select_epic(const PromptLayout& L, int k) {
   return out;
 }
 
-std::vector<int64_t> select_top(const PromptLayout& L, const std::vector<float>& score, double r) {
+std::vector<int64_t> select_top(const PromptLayout& L, const std::vector<float>& score, double r,
+                                std::span<const uint8_t> fresh) {
   CC_ASSERT(static_cast<int64_t>(score.size()) >= L.n_total);
   std::vector<int64_t> cand;
   for (size_t i = 1; i < L.chunk_start.size(); ++i) {
-    for (int64_t j = 0; j < L.chunk_len[i]; ++j) cand.push_back(L.chunk_start[i] + j);
+    for (int64_t j = 0; j < L.chunk_len[i]; ++j) {
+      if (!is_fresh(fresh, L.chunk_start[i] + j)) cand.push_back(L.chunk_start[i] + j);
+    }
   }
-  const int64_t B = budget_of(L, r);
+  const int64_t B = budget_of(L, r, fresh);
   std::stable_sort(cand.begin(), cand.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
   cand.resize(static_cast<size_t>(B));
   std::sort(cand.begin(), cand.end());
   return cand;
 }
 
-std::vector<int64_t> select_windows(const PromptLayout& L, const std::vector<float>& score, double r, int w) {
+std::vector<int64_t> select_windows(const PromptLayout& L, const std::vector<float>& score, double r, int w,
+                                    std::span<const uint8_t> fresh) {
   CC_ASSERT(static_cast<int64_t>(score.size()) >= L.n_total && w >= 1);
-  const int64_t B = budget_of(L, r);
+  const int64_t B = budget_of(L, r, fresh);
   struct Win {
     int64_t start, len;
     double g;
   };
   std::vector<Win> wins;
   for (size_t i = 1; i < L.chunk_start.size(); ++i) {
+    if (is_fresh(fresh, L.chunk_start[i])) continue;  // a chunk computed fresh anyway (missing)
     const int64_t s0 = L.chunk_start[i], n = L.chunk_len[i], len = std::min<int64_t>(w, n);
     double g = 0;
     for (int64_t j = 0; j < len; ++j) g += score[s0 + j];
@@ -218,7 +236,8 @@ std::vector<int64_t> select_windows(const PromptLayout& L, const std::vector<flo
     std::vector<int64_t> rest;
     for (size_t i = 1; i < L.chunk_start.size(); ++i) {
       for (int64_t j = 0; j < L.chunk_len[i]; ++j) {
-        if (!taken[static_cast<size_t>(L.chunk_start[i] + j)]) rest.push_back(L.chunk_start[i] + j);
+        const int64_t row = L.chunk_start[i] + j;
+        if (!taken[static_cast<size_t>(row)] && !is_fresh(fresh, row)) rest.push_back(row);
       }
     }
     std::stable_sort(rest.begin(), rest.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
@@ -572,7 +591,7 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
         // APE never recomputes in the request: a chunk missing from the store is encoded on
         // its own after P (as the store would have it) and used like a stored one.
         const bool standalone = m == Method::Ape || opts_.encode_missing;
-        if (standalone && !store_.contains(chunk_key(p.prefix, p.chunks[i]))) ++s.missing_chunks;
+        if (standalone && i < n_reused_chunks && !store_.contains(chunk_key(p.prefix, p.chunks[i]))) ++s.missing_chunks;
         const bool ok = i < n_reused_chunks &&
                         assemble_part(p, static_cast<int>(i), s.kv, r0, pos[static_cast<size_t>(r0)], standalone);
         if (!ok) {
@@ -581,11 +600,11 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
         }
       }
     }
+    tf.backend().sync();
   } catch (...) {
     if (aux_thread.joinable()) aux_thread.join();
     throw;
   }
-  tf.backend().sync();
   s.timing.load_ms = ms_since(t0);
   s.timing.transfer_ms = transfer_ms_;
   if (use_aux && !opts_.concurrent) run_aux();
@@ -600,7 +619,7 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
       if (static_cast<int64_t>(mp.given_scores->size()) != N) fail("given scores have ", mp.given_scores->size(), " rows, the prompt ", N);
       s.aux_scores = *mp.given_scores;
     }
-    extra = select_windows(L, s.aux_scores, mp.recompute, mp.window);
+    extra = select_windows(L, s.aux_scores, mp.recompute, mp.window, fresh);
   }
   for (int64_t r : extra) fresh[static_cast<size_t>(r)] = 1;
   s.timing.aux_ms = aux_ms + ms_since(t0);
@@ -655,7 +674,8 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
           }
           score[static_cast<size_t>(i)] = static_cast<float>(d);
         }
-        for (int64_t r : select_top(L, score, mp.recompute)) fresh[static_cast<size_t>(r)] = 1;
+        const std::vector<uint8_t> before = fresh;  // rows of missing chunks are not candidates
+        for (int64_t r : select_top(L, score, mp.recompute, before)) fresh[static_cast<size_t>(r)] = 1;
       }
     }
     rows.clear();

@@ -18,6 +18,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -84,12 +85,16 @@ void check_method_params(const MethodParams& p);  // cc::Error naming the bad pa
 // Selectors (pure; flat row indices, ascending). Budget and grouping exactly as METHODS.md.
 std::vector<int64_t> select_epic(const PromptLayout& L, int k);
 // Top floor(r * n_ctx) rows of C2..Cn by score (ties: earlier row first).
-std::vector<int64_t> select_top(const PromptLayout& L, const std::vector<float>& score, double r);
+// fresh (optional, one flag per flat row): rows already computed in the request (chunks missing
+// from the store); they are neither candidates nor counted in the budget's base.
+std::vector<int64_t> select_top(const PromptLayout& L, const std::vector<float>& score, double r,
+                                std::span<const uint8_t> fresh = {});
 // Window grouping: g(t) = sum of w consecutive scores inside one chunk of C2..Cn; the best
 // non-overlapping windows are taken greedily until floor(r * n_ctx) rows; the last window is cut
 // to the rows that remain (so the budget is met exactly); windows never cross a chunk boundary
 // (a chunk shorter than w is one window).
-std::vector<int64_t> select_windows(const PromptLayout& L, const std::vector<float>& score, double r, int w);
+std::vector<int64_t> select_windows(const PromptLayout& L, const std::vector<float>& score, double r, int w,
+                                    std::span<const uint8_t> fresh = {});
 
 // Per-row attention mass that the Q rows (or the last row) put on every row of the prompt at
 // the model's last layer, averaged (or max) over heads: computed from the queries and the

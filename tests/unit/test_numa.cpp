@@ -168,6 +168,25 @@ TEST(Placement, SavedXmlTopology) {
   EXPECT_THAT(test::error_of([] { xml_topology("/nonexistent/machine.xml"); }), HasSubstr("machine.xml"));
 }
 
+TEST(Placement, MemoryOnlyNodesHostNoTeam) {
+  // Two nodes with cores and a CPU-less one (a CXL expander or HBM in flat mode), listed last.
+  Topology t;
+  t.packages = 1;
+  t.cores = t.pus = 4;
+  t.nodes = {{0, {0, 1}, 0}, {1, {2, 3}, 0}, {2, {}, 0}};
+  for (unsigned c = 0; c < 4; ++c) t.core_list.push_back({c < 2 ? 0u : 1u, {c}});
+  const PlacementPlan p = make_plan(t, {});
+  EXPECT_EQ(p.aux.cpus, (V{2, 3})) << "the last node that has CPUs";
+  EXPECT_EQ(p.primary.cpus, (V{0, 1}));
+  // One node with cores (+ a memory-only one): the single-node split.
+  Topology u = t;
+  u.nodes = {{0, {0, 1, 2, 3}, 0}, {1, {}, 0}};
+  for (auto& c : u.core_list) c.node = 0;
+  const PlacementPlan q = make_plan(u, {});
+  EXPECT_EQ(q.aux.cpus, (V{3}));
+  EXPECT_TRUE(q.lend_aux_cores);
+}
+
 TEST(Placement, OneCoreFallsBackToSharing) {
   const Topology t = synthetic_topology("pack:1 numa:1 core:1 pu:1");
   EXPECT_FALSE(make_plan(t, {}).concurrent);

@@ -80,6 +80,22 @@ TEST(Selectors, WindowsStayInsideChunksAndMeetTheBudgetExactly) {
   EXPECT_EQ(sel, (std::vector<int64_t>{c2 + 1, c2 + 2, c2 + 3}));
 }
 
+TEST(Selectors, RowsComputedAnywayAreNeitherCandidatesNorBudget) {
+  const PromptLayout L(hand_prompt(1, {4, 6, 6}, 2));  // C2 rows 5..10, C3 rows 11..16
+  std::vector<float> s(static_cast<size_t>(L.n_total), 0.0f);
+  for (int64_t i = 11; i < 17; ++i) s[static_cast<size_t>(i)] = 9.0f;  // C3 scores high ...
+  std::vector<uint8_t> fresh(static_cast<size_t>(L.n_total), 0);
+  for (int64_t i = 11; i < 17; ++i) fresh[static_cast<size_t>(i)] = 1;  // ... but is missing (fresh anyway)
+  s[7] = 2.0f;
+  const auto top = select_top(L, s, 0.5, fresh);
+  EXPECT_EQ(top.size(), 3u) << "floor(0.5 * 6 reusable rows)";
+  for (int64_t r : top) EXPECT_LT(r, 11);
+  EXPECT_EQ(top.front(), 5);
+  const auto win = select_windows(L, s, 0.5, 2, fresh);
+  EXPECT_EQ(win.size(), 3u);
+  for (int64_t r : win) EXPECT_LT(r, 11);
+}
+
 TEST(Prompt, SplitBySeparatorAndTokenizeEachPartAlone) {
   const RagText t = split_rag_text("sys text<SEP>doc one<SEP>doc two<SEP>what?", "<SEP>");
   EXPECT_EQ(t.prefix, "sys text");
@@ -232,6 +248,17 @@ TEST(RagEngine, StoreHitsMissesAndMissingChunks) {
   RagPrompt r = p;
   r.prefix[1] = (r.prefix[1] + 1) % 320;
   EXPECT_NE(s.eng->chunk_key(r.prefix, r.chunks[0]), s.eng->chunk_key(p.prefix, p.chunks[0]));
+  // CacheBlend with C2 missing spends its budget on C1.. no: on the reusable chunks only.
+  RagPrompt three = random_prompt(4, {10, 12, 12}, 3, 320, 8);
+  s.eng->precompute(three);
+  s.store->erase(s.eng->chunk_key(three.prefix, three.chunks[2]));
+  MethodParams half;
+  half.recompute = 0.5;
+  const RagState cb = s.eng->prefill(three, Method::CacheBlend, half);
+  int64_t c2_rows = 0;
+  for (int64_t r : cb.recomputed) c2_rows += r >= 14 && r < 26;
+  EXPECT_EQ(c2_rows, 6) << "floor(0.5 * 12) rows of the stored C2, none wasted on the missing C3";
+  EXPECT_EQ(cb.recomputed.size(), 6u + 12u + 3u);
   // Bad input: out-of-vocabulary ids, no question, bad parameters.
   RagPrompt bad = p;
   bad.chunks[0][0] = 5000;
