@@ -20,3 +20,31 @@ $bin tokenize "$out/tiny-qwen2.gguf" "<|im_start|>user
 Which chunk holds the answer?<|im_end|>" --parse-special
 echo; echo "== generate (greedy, 32 tokens)"
 $bin generate -m "$out/tiny-qwen2.gguf" -p "Retrieved chunk one." -n 32
+
+echo; echo "== RAG with chunk KV reuse: precompute a store, then answer with full prefill and with cacheclip"
+docs="$out/docs"
+mkdir -p "$docs"
+printf 'The red key opens the blue door in the old house on the hill.\n' >"$docs/1.txt"
+printf 'Anna keeps the red key under the kitchen table, next to the cat basket.\n' >"$docs/2.txt"
+printf 'Behind the blue door there is a garden full of apple trees.\n' >"$docs/3.txt"
+$bin make-model --preset tiny-qwen2 --layers 1 --seed 9 --tokenizer "$out/tiny-qwen2.gguf" -o "$out/tiny-qwen2-aux.gguf"
+rm -rf "$out/store"
+$bin precompute -m "$out/tiny-qwen2.gguf" --store "$out/store" --docs "$docs" --prefix "Answer from the documents."
+shared=${CACHECLIP_SHARED:-../shared}
+S="$shared/models/stories260K"
+if [[ -f "$S/stories260K.bin" ]]; then  # a real pretrained model: the answers are text
+  model=(-m "$S/stories260K.bin" --tokenizer "$S/tok512.bin" --aux-layers 2)
+  $bin precompute -m "$S/stories260K.bin" --tokenizer "$S/tok512.bin" --store "$out/store" --docs "$docs" --prefix "Once upon a time"
+  prefix="Once upon a time"
+else
+  model=(-m "$out/tiny-qwen2.gguf" --aux "$out/tiny-qwen2-aux.gguf")
+  prefix="Answer from the documents."
+fi
+for method in full cacheclip; do
+  echo "-- $method"
+  $bin rag "${model[@]}" --store "$out/store" --prefix "$prefix" --doc "$docs/1.txt" --doc "$docs/2.txt" \
+    --doc "$docs/3.txt" -q "Where does Anna keep the key?" --method "$method" -r 0.2 -n 24
+done
+echo; echo "== compare: every method against full prefill on the same request"
+$bin compare "${model[@]}" --prefix "$prefix" --doc "$docs/1.txt" --doc "$docs/2.txt" --doc "$docs/3.txt" \
+  -q "Where does Anna keep the key?" -n 16

@@ -353,6 +353,7 @@ RagOptions concurrent_options(const PlacementPlan& plan, RagOptions base) {
   base.primary_cpus = plan.primary.cpus;
   base.primary_threads = plan.primary.threads;
   base.aux_cpus = plan.aux.cpus;
+  base.aux_threads = plan.aux.threads;
   if (plan.lend_aux_cores) {
     base.recompute_cpus = plan.all_cpus;
     base.recompute_threads = plan.primary.threads + plan.aux.threads;
@@ -561,22 +562,27 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
     }
   };
   const std::vector<unsigned> primary_cpus = opts_.primary_cpus;
-  Restore restore{pbe, &primary_cpus, saved_threads, lend};
   const bool overlap = use_aux && opts_.concurrent && primary_work;
-  if (lend && !overlap) pbe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
+  // Restored only after an overlap: otherwise the primary simply keeps every core (changing a
+  // team back and forth around each request costs more than it saves).
+  Restore restore{pbe, &primary_cpus, saved_threads, lend && overlap};
+  if (lend && !overlap && pbe.threads() != opts_.recompute_threads) pbe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
   const auto stage0 = Clock::now();
   if (use_aux && opts_.concurrent && primary_work) {
+    // Each model on its own team for the overlap (an earlier request may have lent them all).
+    Backend& abe = aux_->tf.backend();
+    if (lend && opts_.aux_threads > 0 && abe.threads() != opts_.aux_threads) abe.set_cpus(opts_.aux_cpus, opts_.aux_threads);
+    if (lend && pbe.threads() != saved_threads) pbe.set_cpus(primary_cpus, saved_threads);
     aux_thread = std::thread([&] {
       run_aux();
       // Its cores go to the primary as soon as the selection input is ready (single node).
       if (lend) pbe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
     });
   } else if (use_aux && opts_.concurrent) {
+    // Nothing to overlap: the aux model runs first, on every core (and keeps them).
     Backend& abe = aux_->tf.backend();
-    const int at = abe.threads();
-    if (lend) abe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
+    if (lend && abe.threads() != opts_.recompute_threads) abe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
     run_aux();
-    if (lend) abe.set_cpus(opts_.aux_cpus, at);
   }
   transfer_ms_ = 0;
   auto t0 = Clock::now();
@@ -627,7 +633,7 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
   s.timing.stage_ms = ms_since(stage0);
 
   // The aux cores belong to the primary from here on (single node).
-  if (lend) pbe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
+  if (lend && pbe.threads() != opts_.recompute_threads) pbe.set_cpus(opts_.recompute_cpus, opts_.recompute_threads);
 
   // 3. Recomputation (METHODS.md block 6), layer by layer over the chosen rows.
   t0 = Clock::now();

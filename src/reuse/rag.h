@@ -158,7 +158,8 @@ struct RagOptions {
   int recompute_threads = 0;
   std::vector<unsigned> primary_cpus;  // the primary's own team, restored after recomputation
   int primary_threads = 0;
-  std::vector<unsigned> aux_cpus;      // the aux model's own team (restored after lending)
+  std::vector<unsigned> aux_cpus;      // the aux model's own team (for overlapped requests)
+  int aux_threads = 0;
   // Chunks missing from the store are encoded on their own after P (and stored) instead of
   // being recomputed in the request; the concurrent pipeline overlaps that with the aux model.
   bool encode_missing = false;
