@@ -106,6 +106,36 @@ TEST(Prompt, SplitBySeparatorAndTokenizeEachPartAlone) {
   EXPECT_THAT(test::error_of([] { parse_method("blend"); }), HasSubstr("cacheblend"));
 }
 
+TEST(Prompt, ChatTemplateAroundTheRequest) {
+  ModelConfig c = config_preset("tiny-qwen2");
+  c.n_vocab = 320;
+  const std::string path = test::temp_dir() + "/chat-qwen.gguf";
+  write_model(c, default_tokenizer(c.n_vocab), random_values(1), path, WriteOptions{});
+  Model m = load_model(path);
+  ASSERT_FALSE(m.tokenizer.chat_template.empty());
+  Tokenizer tok(m.tokenizer);
+  RagText t;
+  t.prefix = "Answer from the documents.";
+  t.docs = {"first doc", "second doc"};
+  t.question = "which doc?";
+  const RagPrompt p = tokenize_rag(tok, t, true);
+  const std::string head = tok.decode(p.prefix, false), tail = tok.decode(p.question, false);
+  EXPECT_THAT(head, HasSubstr("<|im_start|>system\nAnswer from the documents.<|im_end|>"));
+  EXPECT_THAT(head, ::testing::EndsWith("<|im_start|>user\n"));
+  EXPECT_THAT(tail, ::testing::StartsWith("which doc?<|im_end|>"));
+  EXPECT_THAT(tail, ::testing::EndsWith("<|im_start|>assistant\n"));
+  EXPECT_EQ(p.chunks[1], tok.encode("second doc", false, false)) << "chunks are plain text, tokenized alone";
+  // The same request as one string, split at the separator, gives the same ids.
+  const RagPrompt q = tokenize_rag(tok, split_rag_text("Answer from the documents.##first doc##second doc##which doc?", "##"), true);
+  EXPECT_EQ(q.flat(), p.flat());
+  EXPECT_THAT(test::error_of([&] {
+                RagText e = t;
+                e.docs = {""};
+                tokenize_rag(tok, e, true);
+              }),
+              HasSubstr("document 1 is empty"));
+}
+
 // ---------------------------------------------------------------------------------------------
 
 std::string make(const std::string& preset, uint64_t seed, int64_t n_layer = 0) {
