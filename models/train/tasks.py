@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Seeded RULER-like RAG task generator (issue 7, item 1).
+
+Each example is a shared prefix, n chunks (documents) and a question, with the facts the answer
+needs placed inside chunks among natural filler text:
+
+  needle      one "The special code of <key> is <value>." in one chunk
+  multikey    several keys with values, the question asks for one (the others are distractors)
+  multivalue  one key with several values in different chunks; all of them must be given
+  vartrack    variable tracking: X1 = v, X2 = X1, X3 = X2 ... with every link in a different chunk
+  multihop    a 2-3 step lookup across chunks: "<a> works with <b>." "<b> lives in <city>."
+
+Filler is taken from ../shared/corpus/wikipedia-nq-passages.txt when it exists (one passage per
+chunk), else from a small built-in word list, so the generator runs anywhere.
+
+Output: a JSON list of {"prefix", "chunks", "question", "answers", "task", "depth"}: exactly what
+`cacheclip eval --tasks FILE.json` reads.
+
+  python3 models/train/tasks.py --task needle --n 50 --chunks 4 --chunk-words 60 --seed 1 -o needle.json
+"""
+import argparse
+import json
+import os
+import random
+import sys
+
+TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop")
+PREFIX = "Answer the question using only the documents. Give the answer alone."
+
+_WORDS = ("the river valley town market winter summer stone bridge old road north south light "
+          "house field garden school farmer teacher music story window morning evening forest hill "
+          "lake village harbour boat bread table letter mountain train station island").split()
+_NAMES = ("Anna Bruno Clara David Elena Felix Greta Hugo Irene Jonas Karla Lukas Mira Nora Oskar "
+          "Paula Quinn Rosa Stefan Tina Umar Vera Walter Xenia Yusuf Zora").split()
+_CITIES = ("Lisbon Oslo Quito Lima Accra Hanoi Dakar Porto Riga Tunis Baku Cork Split Turku Bergen "
+           "Malmo Ghent Nantes Graz Brno").split()
+
+
+def load_passages(path):
+    """Wikipedia passages (title line + text + blank line) as lists of words; [] if absent."""
+    if not path or not os.path.exists(path):
+        return []
+    out, cur = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                if cur:
+                    out.append(" ".join(cur).split())
+                cur = []
+            else:
+                cur.append(line)
+    if cur:
+        out.append(" ".join(cur).split())
+    return [p for p in out if len(p) >= 20]
+
+
+class Gen:
+    def __init__(self, seed, passages, chunk_words):
+        self.rng = random.Random(seed)
+        self.passages = passages
+        self.chunk_words = chunk_words
+
+    def filler(self):
+        if self.passages:
+            p = self.rng.choice(self.passages)
+            start = self.rng.randrange(0, max(1, len(p) - self.chunk_words))
+            return p[start:start + self.chunk_words]
+        return [self.rng.choice(_WORDS) for _ in range(self.chunk_words)]
+
+    def code(self):
+        return str(self.rng.randrange(100000, 999999))
+
+    def key(self):
+        return self.rng.choice(_NAMES).lower() + "-" + str(self.rng.randrange(10, 99))
+
+    def insert(self, words, sentence, depth):
+        """Puts a sentence at relative depth (0 = start, 1 = end) of a chunk, between words."""
+        at = int(round(depth * len(words)))
+        return words[:at] + sentence.split() + words[at:]
+
+    def example(self, task, n_chunks, depth):
+        chunks = [self.filler() for _ in range(n_chunks)]
+        place = lambda i, s, d=depth: chunks.__setitem__(i, self.insert(chunks[i], s, d))
+        rnd_chunk = lambda: self.rng.randrange(n_chunks)
+        if task == "needle":
+            k, v = self.key(), self.code()
+            place(rnd_chunk(), f"The special code of {k} is {v}.")
+            q, ans = f"What is the special code of {k}?", [v]
+        elif task == "multikey":
+            keys = [self.key() for _ in range(min(4, 2 * n_chunks))]
+            vals = [self.code() for _ in keys]
+            for k, v in zip(keys, vals):
+                place(rnd_chunk(), f"The special code of {k} is {v}.", self.rng.random())
+            i = self.rng.randrange(len(keys))
+            q, ans = f"What is the special code of {keys[i]}?", [vals[i]]
+        elif task == "multivalue":
+            k = self.key()
+            vals = sorted({self.code() for _ in range(min(3, n_chunks))})
+            for c, v in zip(self.rng.sample(range(n_chunks), len(vals)), vals):
+                place(c, f"One special code of {k} is {v}.", self.rng.random())
+            q, ans = f"What are all the special codes of {k}? List them in increasing order.", [" ".join(vals)]
+        elif task == "vartrack":
+            hops = min(n_chunks, 3)
+            names = [f"X{self.rng.randrange(10, 99)}{chr(65 + i)}" for i in range(hops)]
+            v = self.code()
+            order = self.rng.sample(range(n_chunks), hops)  # every link in a different chunk
+            place(order[0], f"VAR {names[0]} = {v}.")
+            for i in range(1, hops):
+                place(order[i], f"VAR {names[i]} = {names[i - 1]}.")
+            q, ans = f"Which value does VAR {names[-1]} hold in the end?", [v]
+        elif task == "multihop":
+            a, b = self.rng.sample(_NAMES, 2)
+            city = self.rng.choice(_CITIES)
+            c1, c2 = self.rng.sample(range(n_chunks), 2) if n_chunks >= 2 else (0, 0)
+            place(c1, f"{a} works with {b}.")
+            place(c2, f"{b} lives in {city}.")
+            q, ans = f"In which city does the colleague of {a} live?", [city]
+        else:
+            raise ValueError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
+        return {"prefix": PREFIX, "chunks": [" ".join(c) for c in chunks], "question": q, "answers": ans,
+                "task": task, "depth": depth}
+
+
+def generate(task, n, n_chunks, chunk_words, seed, corpus):
+    if n < 1 or n_chunks < 1 or chunk_words < 1:
+        raise ValueError("n, chunks and chunk words must be >= 1")
+    g = Gen(seed, load_passages(corpus), chunk_words)
+    return [g.example(task, n_chunks, depth=(i % 5) / 4.0) for i in range(n)]
+
+
+def main(argv=None):
+    here = os.path.dirname(os.path.abspath(__file__))
+    default_corpus = os.path.join(here, "..", "..", "..", "shared", "corpus", "wikipedia-nq-passages.txt")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", choices=TASKS, required=True)
+    ap.add_argument("--n", type=int, default=50, help="examples")
+    ap.add_argument("--chunks", type=int, default=4)
+    ap.add_argument("--chunk-words", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--corpus", default=os.environ.get("CACHECLIP_CORPUS", default_corpus))
+    ap.add_argument("-o", "--out", default="-")
+    a = ap.parse_args(argv)
+    try:
+        data = generate(a.task, a.n, a.chunks, a.chunk_words, a.seed, a.corpus)
+    except ValueError as e:
+        print(f"tasks.py: error: {e}", file=sys.stderr)
+        return 1
+    text = json.dumps(data, indent=1)
+    if a.out == "-":
+        print(text)
+    else:
+        with open(a.out, "w", encoding="utf-8") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
