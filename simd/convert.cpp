@@ -79,25 +79,6 @@ inline uint16_t rd16(const uint8_t* p) {
 }
 inline void wr16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 
-void dequant_q4_0(const uint8_t* b, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, b += 18, y += 32) {
-    float d = fp16_to_f32(rd16(b));
-    const uint8_t* qs = b + 2;
-    for (int j = 0; j < 16; ++j) {
-      y[j] = static_cast<float>((qs[j] & 0xF) - 8) * d;
-      y[j + 16] = static_cast<float>((qs[j] >> 4) - 8) * d;
-    }
-  }
-}
-
-void dequant_q8_0(const uint8_t* b, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, b += 34, y += 32) {
-    float d = fp16_to_f32(rd16(b));
-    const auto* qs = reinterpret_cast<const int8_t*>(b + 2);
-    for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(qs[j]) * d;
-  }
-}
-
 void quant_q4_0(const float* x, uint8_t* b, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += 32, b += 18) {
     float amax = 0, max = 0;
@@ -252,8 +233,8 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
     case DType::BF16:
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(rd16(s + 2 * i));
       break;
-    case DType::Q4_0: dequant_q4_0(s, dst, nb); break;
-    case DType::Q8_0: dequant_q8_0(s, dst, nb); break;
+    case DType::Q4_0: kq::dequant_q4_0(s, dst, nb); break;
+    case DType::Q8_0: kq::dequant_q8_0(s, dst, nb); break;
     case DType::Q4_K: kq::dequant_q4_k(s, dst, nb); break;
     case DType::Q6_K: kq::dequant_q6_k(s, dst, nb); break;
   }

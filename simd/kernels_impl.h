@@ -95,6 +95,11 @@ struct XKernels {
       case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
       case DType::F16: C::f16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
       case DType::BF16: C::bf16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
+      // Block formats decoded by this ISA's compilation of the shared loops.
+      case DType::Q8_0: kq::dequant_q8_0(static_cast<const uint8_t*>(src), dst, n / 32); return;
+      case DType::Q4_0: kq::dequant_q4_0(static_cast<const uint8_t*>(src), dst, n / 32); return;
+      case DType::Q4_K: kq::dequant_q4_k(static_cast<const uint8_t*>(src), dst, n / 256); return;
+      case DType::Q6_K: kq::dequant_q6_k(static_cast<const uint8_t*>(src), dst, n / 256); return;
       default: dequantize_row(t, src, dst, n); return;
     }
   }

@@ -1,4 +1,4 @@
-// K-quant block decoding (ggml's Q4_K and Q6_K layouts), inline so that every translation
+// Block decoding of ggml's Q8_0, Q4_0, Q4_K and Q6_K layouts, inline so that every translation
 // unit that includes it compiles the loops with its own ISA flags (the per-ISA kernel tables
 // decode super-blocks with AVX2 / AVX-512 code this way; convert.cpp is the portable one).
 #pragma once
@@ -13,6 +13,24 @@ inline uint16_t rd16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
   return v;
+}
+
+// Q4_0: the low nibbles are elements 0..15, the high ones 16..31 (values - 8), one f16 scale.
+inline void dequant_q4_0(const uint8_t* b, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, b += 18, y += 32) {
+    const float d = fp16_to_f32(rd16(b));
+    const uint8_t* qs = b + 2;
+    for (int j = 0; j < 16; ++j) y[j] = static_cast<float>((qs[j] & 0xF) - 8) * d;
+    for (int j = 0; j < 16; ++j) y[j + 16] = static_cast<float>((qs[j] >> 4) - 8) * d;
+  }
+}
+
+inline void dequant_q8_0(const uint8_t* b, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, b += 34, y += 32) {
+    const float d = fp16_to_f32(rd16(b));
+    const auto* qs = reinterpret_cast<const int8_t*>(b + 2);
+    for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(qs[j]) * d;
+  }
 }
 
 // Q4_K 6-bit scale/min unpacking (ggml get_scale_min_k4).

@@ -91,6 +91,22 @@ TEST_P(Kernels, ConversionsMatchOracleExactly) {
   }
 }
 
+TEST_P(Kernels, DequantizationMatchesOracleExactly) {
+  const KernelTable& k = *GetParam();
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    const int64_t be = dtype_info(t).block_elems;
+    for (int64_t n : {be, be * 3, be * 7}) {
+      auto w = randv(n, 31, 2.0f);
+      std::vector<uint8_t> q(dtype_row_bytes(t, n) + 1);
+      quantize_row(t, w.data(), q.data() + 1, n);  // misaligned blocks
+      std::vector<float> y1(static_cast<size_t>(n) + 1), y2(static_cast<size_t>(n));
+      k.to_f32(t, q.data() + 1, y1.data() + 1, n);  // misaligned output
+      generic_kernels().to_f32(t, q.data() + 1, y2.data(), n);
+      EXPECT_EQ(std::vector<float>(y1.begin() + 1, y1.end()), y2) << k.isa << " " << dtype_name(t) << " n=" << n;
+    }
+  }
+}
+
 TEST_P(Kernels, DotRowEveryWeightType) {
   const KernelTable& k = *GetParam();
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
