@@ -68,18 +68,23 @@ struct XKernels {
     for (; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
   }
 
-  static void softmax(float* x, int64_t n) {
+  static float max_of(const float* x, int64_t n) {  // -inf for n == 0
     B vm(-INFINITY);
     int64_t i = 0;
     for (; i + W <= n; i += W) vm = xsimd::max(vm, B::load_unaligned(x + i));
     alignas(64) float lanes[64];
-    vm.store_unaligned(lanes);
+    vm.store_aligned(lanes);
     float m = -INFINITY;
     for (int64_t k = 0; k < W; ++k) m = std::max(m, lanes[k]);
     for (; i < n; ++i) m = std::max(m, x[i]);
+    return m;
+  }
+
+  static void softmax(float* x, int64_t n) {
+    const float m = max_of(x, n);
     const B bm(m);
     B vs(0.f);
-    i = 0;
+    int64_t i = 0;
     for (; i + W <= n; i += W) {
       B e = xsimd::exp(B::load_unaligned(x + i) - bm);
       e.store_unaligned(x + i);
@@ -187,14 +192,7 @@ struct XKernels {
   }
 
   static float softmax_step(float* s, int64_t n, float* m, float* l) {
-    B vm(-INFINITY);
-    int64_t i = 0;
-    for (; i + W <= n; i += W) vm = xsimd::max(vm, B::load_unaligned(s + i));
-    alignas(64) float lanes[64];
-    vm.store_aligned(lanes);
-    float bm = -INFINITY;
-    for (int64_t k = 0; k < W; ++k) bm = std::max(bm, lanes[k]);
-    for (; i < n; ++i) bm = std::max(bm, s[i]);
+    const float bm = max_of(s, n);
     if (bm == -INFINITY) {
       std::fill(s, s + n, 0.0f);
       return 1.0f;
@@ -203,7 +201,7 @@ struct XKernels {
     const float corr = std::exp(*m - nm);  // 0 when *m was -inf
     const B bnm(nm), ninf(-INFINITY), zero(0.f);
     B vs(0.f);
-    i = 0;
+    int64_t i = 0;
     for (; i + W <= n; i += W) {
       const B x = B::load_unaligned(s + i);
       const B e = xsimd::select(x == ninf, zero, xsimd::exp(x - bnm));

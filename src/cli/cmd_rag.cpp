@@ -234,26 +234,17 @@ RagPrompt request_of(const RagOpts& o, const Tokenizer& tok) {
   return p;
 }
 
-int32_t argmax(const std::vector<float>& v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
-
-// Greedy continuation (stops at an end-of-generation token).
-std::vector<int32_t> greedy(RagEngine& eng, RagState& s, const Tokenizer& tok, int64_t n) {
-  std::vector<int32_t> out;
-  std::vector<float> logits = s.logits;
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t t = argmax(logits);
-    if (tok.is_eog(t)) break;
-    out.push_back(t);
-    if (i + 1 < n) logits = eng.step(s, t);
+// "a,b,c" -> {"a", "b", "c"} (empty items dropped).
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t a = 0;
+  while (a <= s.size()) {
+    size_t b = s.find(',', a);
+    if (b == std::string::npos) b = s.size();
+    if (b > a) out.push_back(s.substr(a, b - a));
+    a = b + 1;
   }
   return out;
-}
-
-void store_missing(Loaded& L, const RagPrompt& p) {
-  // Chunks that missed are computed on their own now (after the answer, outside the TTFT).
-  L.eng->precompute(p);
 }
 
 nlohmann::json timing_json(const RagState& s) {
@@ -282,10 +273,10 @@ Runner add_rag(CLI::App& app) {
       L->be->set_cpus(L->plan.all_cpus, L->plan.primary.threads + L->plan.aux.threads);
     }
     auto t1 = Clock::now();
-    const std::vector<int32_t> ans = greedy(*L->eng, s, *L->tok, o->n);
+    const std::vector<int32_t> ans = L->eng->greedy(s, *L->tok, o->n);
     const double gen_ms = ms_since(t1);
     const std::string text = L->tok->decode(ans, true);
-    if (!o->no_store_missing && s.missing_chunks > 0) store_missing(*L, p);
+    if (!o->no_store_missing && s.missing_chunks > 0) L->eng->precompute(p);  // after the answer, outside the TTFT
     const auto st = L->store->stats();
     if (o->json) {
       nlohmann::json j = {{"method", method_name(m)},
@@ -336,19 +327,14 @@ Runner add_compare(CLI::App& app) {
     if (o->n < 1 || o->n > 4096) fail("-n must be in 1..4096");
     auto L = load_all(*o, o->n + 1);
     std::vector<Method> ms;
-    for (size_t a = 0; a <= methods->size();) {
-      size_t b = methods->find(',', a);
-      if (b == std::string::npos) b = methods->size();
-      if (b > a) ms.push_back(parse_method(methods->substr(a, b - a)));
-      a = b + 1;
-    }
+    for (const auto& m : split_list(*methods)) ms.push_back(parse_method(m));
     const RagPrompt p = request_of(*o, *L->tok);
     L->eng->precompute(p);  // chunks in the store, as in production
     (void)L->eng->prefill(p, Method::Full, o->mp);  // warm-up: thread teams, page faults, scratch
     RagState full = L->eng->prefill(p, Method::Full, o->mp);
     const std::vector<float> full_logits = full.logits, full_hidden = full.hidden;
     const double full_ms = full.timing.total_ms();
-    const std::vector<int32_t> ref = greedy(*L->eng, full, *L->tok, o->n);
+    const std::vector<int32_t> ref = L->eng->greedy(full, *L->tok, o->n);
     nlohmann::json rows = nlohmann::json::array();
     std::printf("%zu prompt tokens (prefix %zu, %zu chunks, question %zu); reference: full prefill %.1f ms\n",
                 static_cast<size_t>(p.size()), p.prefix.size(), p.chunks.size(), p.question.size(), full_ms);
@@ -371,7 +357,7 @@ Runner add_compare(CLI::App& app) {
       int64_t agree = 0;
       std::vector<float> logits = s.logits;
       for (size_t i = 0; i < ref.size(); ++i) {
-        agree += argmax(logits) == ref[i];
+        agree += argmax_token(logits) == ref[i];
         if (i + 1 < ref.size()) logits = L->eng->step(s, ref[i]);
       }
       const double top1 = ref.empty() ? 1.0 : static_cast<double>(agree) / static_cast<double>(ref.size());
@@ -500,24 +486,13 @@ Runner add_eval(CLI::App& app) {
   return [o, e]() {
     auto L = load_all(*o, std::max(e->cont, e->max_answer) + 1);
     EvalOptions eo;
-    for (size_t a = 0; a <= e->methods.size();) {
-      size_t b = e->methods.find(',', a);
-      if (b == std::string::npos) b = e->methods.size();
-      if (b > a) eo.methods.push_back(parse_method(e->methods.substr(a, b - a)));
-      a = b + 1;
-    }
+    for (const auto& m : split_list(e->methods)) eo.methods.push_back(parse_method(m));
     eo.ratios.clear();
-    for (size_t a = 0; a <= e->ratios.size();) {
-      size_t b = e->ratios.find(',', a);
-      if (b == std::string::npos) b = e->ratios.size();
-      if (b > a) {
-        const std::string r = e->ratios.substr(a, b - a);
-        char* end = nullptr;
-        const double v = std::strtod(r.c_str(), &end);
-        if (end == r.c_str() || *end || !(v >= 0 && v <= 1)) fail("bad recompute ratio '", r, "' (expected numbers in [0, 1])");
-        eo.ratios.push_back(v);
-      }
-      a = b + 1;
+    for (const auto& r : split_list(e->ratios)) {
+      char* end = nullptr;
+      const double v = std::strtod(r.c_str(), &end);
+      if (end == r.c_str() || *end || !(v >= 0 && v <= 1)) fail("bad recompute ratio '", r, "' (expected numbers in [0, 1])");
+      eo.ratios.push_back(v);
     }
     eo.params = o->mp;
     eo.max_answer_tokens = e->max_answer;
@@ -541,7 +516,7 @@ Runner add_eval(CLI::App& app) {
                    std::string(static_cast<size_t>(width - k), ' ').c_str(), done, total, ms_since(t0) / 1000.0,
                    tty ? "" : "\n");
     };
-    const EvalReport rep = run_eval(*L->eng, *L->tok, tasks, eo, L->has_aux);
+    const EvalReport rep = run_eval(*L->eng, *L->tok, tasks, eo);
     if (tty) std::fprintf(stderr, "\n");
     std::printf("%s", eval_table(rep).c_str());
     if (!e->json_out.empty()) write_file_atomic(e->json_out, eval_json(rep).data(), eval_json(rep).size());

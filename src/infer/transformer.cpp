@@ -92,21 +92,14 @@ std::vector<float> Transformer::forward(std::span<const int32_t> tokens, std::sp
     fail("forward: ", tokens.size(), " tokens but ", pos.size(), " positions and ", slot.size(), " slots");
   }
   if (n == 0) return {};
-  if (n_attend < 0 || n_attend > kv.n_slots) fail("forward: attention span ", n_attend, " exceeds the cache of ", kv.n_slots);
+  check_rows(pos, slot, kv, n_attend);
   std::vector<bool> used(static_cast<size_t>(kv.n_slots), false);
   for (int64_t i = 0; i < n; ++i) {
     if (tokens[i] < 0 || tokens[i] >= c.n_vocab) {
       fail("token id ", tokens[i], " is out of range for a vocabulary of ", c.n_vocab);
     }
-    if (slot[i] < 0 || slot[i] >= kv.n_slots) {
-      fail("KV cache slot ", slot[i], " is outside the cache of ", kv.n_slots, " slots (context full?)");
-    }
-    if (slot[i] >= n_attend) {
-      fail("forward: row ", i, " writes slot ", slot[i], " outside the attention span ", n_attend, " (it could not see itself)");
-    }
     if (used[static_cast<size_t>(slot[i])]) fail("forward: two rows of one call write slot ", slot[i]);
     used[static_cast<size_t>(slot[i])] = true;
-    if (pos[i] < 0) fail("negative position ", pos[i]);
   }
   for (int64_t r : logit_rows) {
     if (r < 0 || r >= n) fail("forward: logits requested for row ", r, " of ", n);

@@ -180,9 +180,6 @@ double log_softmax_at(const std::vector<float>& logits, int32_t id) {
   for (float x : logits) s += std::exp(x - mx);
   return logits[static_cast<size_t>(id)] - mx - std::log(s);
 }
-int32_t argmax(const std::vector<float>& v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
 
 // What one method produced on one example.
 struct Outcome {
@@ -202,26 +199,16 @@ Outcome run_one(RagEngine& eng, const Tokenizer& tok, const EvalExample& ex, Met
   const int64_t q = static_cast<int64_t>(ex.prompt.question.size());
   o.recompute_fraction = L.n_ctx() > 0 ? std::max<double>(0, static_cast<double>(s.recomputed.size()) - q) / L.n_ctx() : 0;
   o.first_logits = s.logits;
-  if (!ex.answers.empty()) {  // a greedy answer, decoded from a copy of the state's start
-    RagState g = eng.prefill(ex.prompt, m, mp);
-    std::vector<int32_t> ans;
-    std::vector<float> lg = g.logits;
-    for (int i = 0; i < max_answer; ++i) {
-      const int32_t t = argmax(lg);
-      if (tok.is_eog(t)) break;
-      ans.push_back(t);
-      const std::string txt = tok.decode(ans, true);
-      if (txt.find('\n') != std::string::npos) break;
-      if (i + 1 < max_answer) lg = eng.step(g, t);
-    }
-    o.answer = tok.decode(ans, true);
+  if (!ex.answers.empty()) {  // a greedy answer (its first line), then back to the prompt's end
+    o.answer = tok.decode(eng.greedy(s, tok, max_answer), true);
     const size_t nl = o.answer.find('\n');
     if (nl != std::string::npos) o.answer = o.answer.substr(0, nl);
+    eng.rewind(s);
   }
   std::vector<float> lg = s.logits;
   for (size_t i = 0; i < ex.reference.size(); ++i) {
     o.nll -= log_softmax_at(lg, ex.reference[i]);
-    o.argmaxes.push_back(argmax(lg));
+    o.argmaxes.push_back(argmax_token(lg));
     if (i + 1 < ex.reference.size()) lg = eng.step(s, ex.reference[i]);
   }
   return o;
@@ -229,8 +216,8 @@ Outcome run_one(RagEngine& eng, const Tokenizer& tok, const EvalExample& ex, Met
 
 }  // namespace
 
-EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<EvalTask>& tasks, const EvalOptions& o,
-                    bool has_aux) {
+EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<EvalTask>& tasks, const EvalOptions& o) {
+  const bool has_aux = eng.aux() != nullptr;
   EvalReport rep;
   struct Cfg {
     Method m;
@@ -328,15 +315,15 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
       const double r = o.params.recompute;
       for (const auto& ex : t.examples) {
         const PromptLayout L(ex.prompt);
-        MethodParams mp = o.params;
-        RagState s = eng.prefill(ex.prompt, Method::CacheClip, mp);
+        const MethodParams& mp = o.params;
         const auto prim = context_scores(eng.primary().tf, ex.prompt, mp.max_over_heads, mp.last_row_only);
-        const AttentionSimilarity sim = attention_similarity(L, prim, s.aux_scores, r);
+        const auto auxs = context_scores(eng.aux()->tf, ex.prompt, mp.max_over_heads, mp.last_row_only);
+        const AttentionSimilarity sim = attention_similarity(L, prim, auxs, r);
         pr.kl += sim.kl / n;
         pr.pearson += sim.pearson / n;
         pr.jaccard += sim.jaccard / n;
         const auto top = select_top(L, prim, r);
-        const auto sel = select_windows(L, s.aux_scores, r, mp.window);
+        const auto sel = select_windows(L, auxs, r, mp.window);
         std::vector<int64_t> inter;
         std::set_intersection(top.begin(), top.end(), sel.begin(), sel.end(), std::back_inserter(inter));
         pr.recall += (top.empty() ? 1.0 : static_cast<double>(inter.size()) / static_cast<double>(top.size())) / n;

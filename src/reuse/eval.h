@@ -65,8 +65,8 @@ struct EvalOptions {
 };
 
 // Runs every task; the engine's store is filled per example first (precompute), as production.
-EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<EvalTask>& tasks, const EvalOptions& o,
-                    bool has_aux);
+// cacheclip and the premise use the engine's auxiliary model (cc::Error for cacheclip without).
+EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<EvalTask>& tasks, const EvalOptions& o);
 
 std::string eval_table(const EvalReport& r);
 std::string eval_json(const EvalReport& r);

@@ -720,7 +720,7 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
   s.logits = tf.logits(*x, lr);
   s.hidden = tf.hidden_row(*x, last_row);
   s.timing.first_token_ms = ms_since(t0);
-  s.next_pos = pos.back() + 1;
+  s.next_pos = s.prompt_next_pos = pos.back() + 1;
   s.next_slot = N;
   s.kv.n_used = N;
   return s;
@@ -742,8 +742,31 @@ std::vector<float> RagEngine::step(RagState& s, int32_t token) {
   return tf.logits(*x, r0);
 }
 
+std::vector<int32_t> RagEngine::greedy(RagState& s, const Tokenizer& tok, int64_t n) {
+  std::vector<int32_t> out;
+  std::vector<float> logits = s.logits;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t t = argmax_token(logits);
+    if (tok.is_eog(t)) break;
+    out.push_back(t);
+    if (i + 1 < n) logits = step(s, t);
+  }
+  return out;
+}
+
+void RagEngine::rewind(RagState& s) {
+  for (int64_t k = s.n_tokens; k < s.next_slot; ++k) s.kv.slot_pos[static_cast<size_t>(k)] = -1;
+  s.next_slot = s.n_tokens;
+  s.next_pos = s.prompt_next_pos;
+  s.kv.n_used = s.n_tokens;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fidelity
+
+int32_t argmax_token(const std::vector<float>& v) {
+  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
 
 double kl_divergence(const std::vector<float>& ref, const std::vector<float>& got) {
   CC_ASSERT(ref.size() == got.size() && !ref.empty());

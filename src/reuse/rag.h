@@ -141,6 +141,7 @@ struct RagState {
   std::vector<float> aux_scores;    // cacheclip: the auxiliary model's context scores
   RagTiming timing;
   int64_t next_pos = 0, next_slot = 0;
+  int64_t prompt_next_pos = 0;        // next_pos right after the prefill (for rewind)
   std::unique_ptr<ApeAttention> ape;  // ape: the context mask, kept for decoding
 };
 
@@ -192,8 +193,15 @@ class RagEngine {
   RagState prefill(const RagPrompt& p, Method m, const MethodParams& params);
   // Feeds one token after the state (position next_pos) and returns its logits.
   std::vector<float> step(RagState& s, int32_t token);
+  // Greedy continuation from the end of the prompt (s.logits): at most n tokens, stopping at
+  // an end-of-generation token (not included).
+  std::vector<int32_t> greedy(RagState& s, const Tokenizer& tok, int64_t n);
+  // Forgets every token fed with step() since the prefill; the prompt's KV stays, so one
+  // prefill serves several continuations.
+  void rewind(RagState& s);
 
   RagModel& primary() { return primary_; }
+  RagModel* aux() { return aux_; }
   ChunkStore& store() { return store_; }
 
  private:
@@ -218,6 +226,7 @@ struct Fidelity {
   int64_t recomputed = 0;
 };
 double kl_divergence(const std::vector<float>& ref_logits, const std::vector<float>& logits);
+int32_t argmax_token(const std::vector<float>& logits);  // lowest id among ties
 // Attention similarity over the context rows: KL(primary || aux), Pearson, top-r% Jaccard.
 struct AttentionSimilarity {
   double kl = 0, pearson = 0, jaccard = 0;

@@ -74,7 +74,7 @@ TEST(Eval, RatioOneGivesRetentionOneForEverySelectingMethod) {
   o.max_answer_tokens = 4;
   size_t calls = 0;
   o.progress = [&](size_t, size_t) { ++calls; };
-  const EvalReport rep = run_eval(*r.eng, *r.tok, {cont, qa}, o, true);
+  const EvalReport rep = run_eval(*r.eng, *r.tok, {cont, qa}, o);
   EXPECT_GT(calls, 0u);
   int checked = 0;
   for (const auto& row : rep.rows) {
@@ -121,7 +121,8 @@ TEST(Eval, BadInputsAreClearErrors) {
   EXPECT_THAT(test::error_of([&] { truncate_layers(r.pm, 9); }), HasSubstr("cannot keep 9 layers"));
   EvalOptions o;
   o.methods = {Method::CacheClip};
-  EXPECT_THAT(test::error_of([&] { run_eval(*r.eng, *r.tok, {}, o, false); }), HasSubstr("needs an auxiliary model"));
+  RagEngine no_aux(*r.primary, r.store, RagOptions{});
+  EXPECT_THAT(test::error_of([&] { run_eval(no_aux, *r.tok, {}, o); }), HasSubstr("needs an auxiliary model"));
 }
 
 }  // namespace
