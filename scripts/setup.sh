@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(build-essential cmake ninja-build pkg-config git python3 python3-numpy
+# python3-torch and python3-regex: the training scripts of the shipped models (models/train/)
+# and their test; torch runs under /usr/bin/python3.
+pkgs=(build-essential cmake ninja-build pkg-config git python3 python3-numpy python3-torch python3-regex
       libopenblas-dev libomp-dev libhwloc-dev libxsimd-dev nlohmann-json3-dev libpcre2-dev
       libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libzstd-dev
       ocl-icd-opencl-dev opencl-headers pocl-opencl-icd)

@@ -25,7 +25,7 @@ import random
 import sys
 
 TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop")
-PREFIX = "Answer the question using only the documents. Give the answer alone."
+PREFIX = "Answer the question using only the documents. Give the answer alone.\n\n"
 
 _WORDS = ("the river valley town market winter summer stone bridge old road north south light "
           "house field garden school farmer teacher music story window morning evening forest hill "
@@ -36,8 +36,10 @@ _CITIES = ("Lisbon Oslo Quito Lima Accra Hanoi Dakar Porto Riga Tunis Baku Cork 
            "Malmo Ghent Nantes Graz Brno").split()
 
 
-def load_passages(path):
-    """Wikipedia passages (title line + text + blank line) as lists of words; [] if absent."""
+def load_passages(path, split="all"):
+    """Wikipedia passages (title line + text + blank line) as lists of words; [] if absent.
+    split: "all", "train" (every passage but each 20th) or "heldout" (each 20th): the shipped
+    models train on the first and are measured on the second."""
     if not path or not os.path.exists(path):
         return []
     out, cur = [], []
@@ -52,7 +54,14 @@ def load_passages(path):
                 cur.append(line)
     if cur:
         out.append(" ".join(cur).split())
-    return [p for p in out if len(p) >= 20]
+    out = [p for p in out if len(p) >= 20]
+    if split == "train":
+        return [p for i, p in enumerate(out) if i % 20 != 0]
+    if split == "heldout":
+        return [p for i, p in enumerate(out) if i % 20 == 0]
+    if split != "all":
+        raise ValueError(f"unknown split {split!r} (all, train, heldout)")
+    return out
 
 
 class Gen:
@@ -118,31 +127,75 @@ class Gen:
             q, ans = f"In which city does the colleague of {a} live?", [city]
         else:
             raise ValueError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
-        return {"prefix": PREFIX, "chunks": [" ".join(c) for c in chunks], "question": q, "answers": ans,
-                "task": task, "depth": depth}
+        # Each part is tokenized alone (as the engine does), so each carries its own separators.
+        return {"prefix": PREFIX, "chunks": [" ".join(c) + "\n\n" for c in chunks],
+                "question": f"Question: {q}\nAnswer: ", "answers": ans, "task": task, "depth": depth}
 
 
-def generate(task, n, n_chunks, chunk_words, seed, corpus):
+def generate(task, n, n_chunks, chunk_words, seed, corpus, split="all"):
     if n < 1 or n_chunks < 1 or chunk_words < 1:
         raise ValueError("n, chunks and chunk words must be >= 1")
-    g = Gen(seed, load_passages(corpus), chunk_words)
+    g = Gen(seed, load_passages(corpus, split), chunk_words)
     return [g.example(task, n_chunks, depth=(i % 5) / 4.0) for i in range(n)]
+
+
+def docset(n_docs, chunk_words, seed, corpus, split="all", n_keys=4):
+    """A document set with n_keys facts spread over n_docs documents and one question per fact
+    (the multikey task's distribution: every other fact is a distractor for each question)."""
+    if n_docs < 1 or chunk_words < 1 or n_keys < 1:
+        raise ValueError("documents, chunk words and keys must be >= 1")
+    g = Gen(seed, load_passages(corpus, split), chunk_words)
+    docs = [g.filler() for _ in range(n_docs)]
+    keys, qs = set(), []
+    while len(keys) < n_keys:
+        keys.add(g.key())
+    for k in sorted(keys):
+        v, d = g.code(), g.rng.randrange(n_docs)
+        docs[d] = g.insert(docs[d], f"The special code of {k} is {v}.", g.rng.random())
+        qs.append({"question": f"Question: What is the special code of {k}?\nAnswer: ", "answers": [v], "doc": d})
+    g.rng.shuffle(qs)
+    return {"prefix": PREFIX, "docs": [" ".join(w) + "\n\n" for w in docs], "questions": qs}
+
+
+def write_docset(out_dir, ds):
+    """DIR/docs/NN.txt, DIR/prefix.txt and DIR/questions.json (what `cacheclip ask` reads)."""
+    os.makedirs(os.path.join(out_dir, "docs"), exist_ok=True)
+    for i, d in enumerate(ds["docs"]):
+        with open(os.path.join(out_dir, "docs", f"{i + 1:02d}.txt"), "w", encoding="utf-8") as f:
+            f.write(d)
+    with open(os.path.join(out_dir, "prefix.txt"), "w", encoding="utf-8") as f:
+        f.write(ds["prefix"])
+    with open(os.path.join(out_dir, "questions.json"), "w", encoding="utf-8") as f:
+        json.dump(ds["questions"], f, indent=1)
 
 
 def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
     default_corpus = os.path.join(here, "..", "..", "..", "shared", "corpus", "wikipedia-nq-passages.txt")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--task", choices=TASKS, required=True)
+    ap.add_argument("--task", choices=TASKS)
+    ap.add_argument("--docset", metavar="DIR", help="write a document set with questions instead (see docset())")
+    ap.add_argument("--keys", type=int, default=4, help="--docset: facts (one question each)")
     ap.add_argument("--n", type=int, default=50, help="examples")
     ap.add_argument("--chunks", type=int, default=4)
     ap.add_argument("--chunk-words", type=int, default=60)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--corpus", default=os.environ.get("CACHECLIP_CORPUS", default_corpus))
+    ap.add_argument("--split", default="all", choices=("all", "train", "heldout"),
+                    help="which corpus passages give the filler")
     ap.add_argument("-o", "--out", default="-")
     a = ap.parse_args(argv)
+    if a.docset:
+        try:
+            write_docset(a.docset, docset(a.chunks, a.chunk_words, a.seed, a.corpus, a.split, a.keys))
+        except ValueError as e:
+            print(f"tasks.py: error: {e}", file=sys.stderr)
+            return 1
+        return 0
+    if not a.task:
+        ap.error("give --task or --docset")
     try:
-        data = generate(a.task, a.n, a.chunks, a.chunk_words, a.seed, a.corpus)
+        data = generate(a.task, a.n, a.chunks, a.chunk_words, a.seed, a.corpus, a.split)
     except ValueError as e:
         print(f"tasks.py: error: {e}", file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -27,7 +28,7 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 // Options every RAG command shares.
 struct RagOpts {
   std::string model, aux, store, store_type = "f16", tokenizer, aux_tokenizer, kv_type = "f32", salt;
-  std::string prefix, question, prompt, sep = "\n---\n", method = "cacheclip", pool = "mean", rows = "all";
+  std::string prefix, prefix_file, question, prompt, sep = "\n---\n", method = "cacheclip", pool = "mean", rows = "all";
   std::vector<std::string> docs;
   double mem_budget_mib = 1024;
   int64_t chunk_tokens = 0, n = 32;
@@ -80,6 +81,7 @@ void add_request_options(CLI::App* sub, RagOpts& o, bool with_method) {
   sub->add_option("--store-type", o.store_type, "storage type of chunk KV: f16, bf16, int8, f32")->capture_default_str();
   sub->add_option("--mem-budget", o.mem_budget_mib, "memory tier budget in MiB")->capture_default_str();
   sub->add_option("--prefix", o.prefix, "shared prefix text (system prompt)");
+  sub->add_option("--prefix-file", o.prefix_file, "read the shared prefix from this file, byte for byte");
   sub->add_option("--doc", o.docs, "a document file (repeatable, in retrieval order)");
   sub->add_option("-q,--question", o.question, "the question");
   sub->add_option("--prompt", o.prompt, "one prompt: PREFIX<sep>CHUNK<sep>...<sep>QUESTION (instead of --prefix/--doc/-q)");
@@ -215,17 +217,24 @@ void split_chunks(RagPrompt& p, int64_t n) {
   p.chunks = std::move(out);
 }
 
+// --prefix or --prefix-file (read exactly: a shell's $(cat f) would drop trailing newlines).
+std::string prefix_text(const std::string& prefix, const std::string& file) {
+  if (file.empty()) return prefix;
+  if (!prefix.empty()) fail("give --prefix or --prefix-file, not both");
+  return read_text_file(file);
+}
+
 RagPrompt request_of(const RagOpts& o, const Tokenizer& tok) {
   RagText t;
   if (!o.prompt.empty()) {
-    if (!o.docs.empty() || !o.question.empty() || !o.prefix.empty()) {
+    if (!o.docs.empty() || !o.question.empty() || !o.prefix.empty() || !o.prefix_file.empty()) {
       fail("give the request either as --prompt or as --prefix/--doc/-q, not both");
     }
     t = split_rag_text(o.prompt, o.sep);
   } else {
     if (o.docs.empty()) fail("no documents: give --doc FILE (repeatable) or --prompt");
     if (o.question.empty()) fail("no question: give -q TEXT");
-    t.prefix = o.prefix;
+    t.prefix = prefix_text(o.prefix, o.prefix_file);
     t.question = o.question;
     for (const auto& d : o.docs) t.docs.push_back(read_text_file(d));
   }
@@ -382,10 +391,180 @@ Runner add_compare(CLI::App& app) {
   };
 }
 
+// The sorted regular files of a documents folder (precompute and ask read the same order).
+std::vector<fs::path> doc_files(const std::string& dir) {
+  if (!fs::is_directory(dir)) fail(dir, ": not a folder of documents");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.is_regular_file()) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) fail(dir, ": no files");
+  return files;
+}
+
+// Display text of an answer on one line, at most n characters.
+std::string one_line(const std::string& s, size_t n) {
+  std::string t;
+  for (char c : s) t += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  const size_t a = t.find_first_not_of(' ');
+  t = a == std::string::npos ? "" : t.substr(a, t.find_last_not_of(' ') - a + 1);
+  return t.size() > n ? t.substr(0, n - 3) + "..." : t;
+}
+
+Runner add_ask(CLI::App& app) {
+  auto* sub = app.add_subcommand(
+      "ask", "Ask questions over a document set with several methods: the answers side by side, with TTFT and reuse");
+  auto o = std::make_shared<RagOpts>();
+  o->n = 24;
+  add_request_options(sub, *o, false);
+  struct A {
+    std::string docs_dir, questions, methods = "full,cacheclip";
+  };
+  auto a = std::make_shared<A>();
+  sub->add_option("--docs", a->docs_dir, "folder of documents, one chunk per file in name order (as precompute)");
+  sub->add_option("--questions", a->questions,
+                  "JSON list of {\"question\", \"answers\"} (answers optional) instead of -q");
+  sub->add_option("--methods", a->methods, "comma-separated methods, side by side")->capture_default_str();
+  return [o, a]() {
+    if (o->n < 1 || o->n > 4096) fail("-n must be in 1..4096");
+    if (!o->prompt.empty()) fail("ask takes --docs or --doc and -q/--questions, not --prompt");
+    struct Q {
+      std::string text;
+      std::vector<std::string> answers;
+    };
+    std::vector<Q> qs;
+    if (!a->questions.empty()) {
+      if (!o->question.empty()) fail("give -q or --questions, not both");
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(read_text_file(a->questions));
+      } catch (const nlohmann::json::exception& e) {
+        fail(a->questions, ": not valid JSON (", e.what(), ")");
+      }
+      if (!j.is_array() || j.empty()) fail(a->questions, ": expected a non-empty JSON list of {\"question\", \"answers\"}");
+      for (size_t i = 0; i < j.size(); ++i) {
+        const auto& e = j[i];
+        if (!e.is_object() || !e.contains("question") || !e["question"].is_string()) {
+          fail(a->questions, ": entry ", i, " needs \"question\" (a string)");
+        }
+        Q q{e["question"].get<std::string>(), {}};
+        if (e.contains("answers")) {
+          if (!e["answers"].is_array()) fail(a->questions, ": entry ", i, ": \"answers\" must be a list of strings");
+          for (const auto& x : e["answers"]) {
+            if (!x.is_string()) fail(a->questions, ": entry ", i, ": every answer must be a string");
+            q.answers.push_back(x.get<std::string>());
+          }
+        }
+        qs.push_back(std::move(q));
+      }
+    } else {
+      if (o->question.empty()) fail("no question: give -q TEXT or --questions FILE");
+      qs.push_back({o->question, {}});
+    }
+    if (!a->docs_dir.empty()) {
+      if (!o->docs.empty()) fail("give --docs DIR or --doc FILE..., not both");
+      for (const auto& f : doc_files(a->docs_dir)) o->docs.push_back(f.string());
+    }
+    std::vector<Method> ms;
+    for (const auto& m : split_list(a->methods)) ms.push_back(parse_method(m));
+    if (ms.empty()) fail("--methods is empty");
+    auto L = load_all(*o, o->n + 1);
+    for (Method m : ms) {
+      if (m == Method::CacheClip && !L->has_aux) fail("cacheclip needs an auxiliary model: give --aux or --aux-layers");
+    }
+    struct Cell {
+      std::string answer;
+      double ttft = 0;
+      int64_t reused = 0, recomputed = 0, missing = 0;
+      bool correct = false;
+    };
+    std::vector<std::vector<Cell>> cells(qs.size(), std::vector<Cell>(ms.size()));
+    int64_t n_tokens = 0;
+    bool warmed = false;
+    for (size_t qi = 0; qi < qs.size(); ++qi) {
+      o->question = qs[qi].text;
+      const RagPrompt p = request_of(*o, *L->tok);
+      n_tokens = static_cast<int64_t>(p.size());
+      if (!warmed) {  // thread teams, page faults, scratch: not part of any request's TTFT
+        (void)L->eng->prefill(p, Method::Full, o->mp);
+        warmed = true;
+      }
+      for (size_t mi = 0; mi < ms.size(); ++mi) {
+        RagState s = L->eng->prefill(p, ms[mi], o->mp);
+        Cell& c = cells[qi][mi];
+        c.ttft = s.timing.total_ms();
+        c.reused = s.reused;
+        c.recomputed = static_cast<int64_t>(s.recomputed.size());
+        c.missing = s.missing_chunks;
+        c.answer = L->tok->decode(L->eng->greedy(s, *L->tok, o->n), true);
+        c.correct = !qs[qi].answers.empty() && exact_match(c.answer, qs[qi].answers) > 0;
+      }
+    }
+    const bool has_answers = std::any_of(qs.begin(), qs.end(), [](const Q& q) { return !q.answers.empty(); });
+    if (o->json) {
+      nlohmann::json rows = nlohmann::json::array();
+      for (size_t qi = 0; qi < qs.size(); ++qi) {
+        nlohmann::json r = {{"question", qs[qi].text}, {"answers", qs[qi].answers}};
+        for (size_t mi = 0; mi < ms.size(); ++mi) {
+          const Cell& c = cells[qi][mi];
+          r[method_name(ms[mi])] = {{"answer", c.answer}, {"ttft_ms", c.ttft}, {"reused", c.reused},
+                                    {"recomputed", c.recomputed}, {"missing_chunks", c.missing}, {"correct", c.correct}};
+        }
+        rows.push_back(r);
+      }
+      std::printf("%s\n", nlohmann::json{{"documents", o->docs.size()}, {"tokens", n_tokens}, {"questions", rows}}.dump(2).c_str());
+      return 0;
+    }
+    std::printf("%zu documents, ~%lld prompt tokens per question; TTFT in ms; reused/recomputed in prompt tokens\n\n",
+                o->docs.size(), static_cast<long long>(n_tokens));
+    std::string head = "| # | question                                 |" + std::string(has_answers ? " expected   |" : "");
+    std::string rule = "|---|------------------------------------------|" + std::string(has_answers ? "------------|" : "");
+    for (Method m : ms) {
+      head += cat(" ", method_name(m), std::string(std::max<size_t>(1, 13 - std::strlen(method_name(m))), ' '),
+                  "| TTFT ms | reused/recomp |");
+      rule += "--------------|---------|---------------|";
+    }
+    std::printf("%s\n%s\n", head.c_str(), rule.c_str());
+    std::vector<double> sum_ttft(ms.size(), 0.0);
+    std::vector<int> n_correct(ms.size(), 0);
+    for (size_t qi = 0; qi < qs.size(); ++qi) {
+      std::string q = qs[qi].text;
+      if (q.rfind("Question: ", 0) == 0) q = q.substr(10);
+      const size_t cut = q.find("\nAnswer:");
+      if (cut != std::string::npos) q = q.substr(0, cut);
+      std::printf("| %zu | %-40s |", qi + 1, one_line(q, 40).c_str());
+      if (has_answers) std::printf(" %-10s |", one_line(qs[qi].answers.empty() ? "" : qs[qi].answers[0], 10).c_str());
+      for (size_t mi = 0; mi < ms.size(); ++mi) {
+        const Cell& c = cells[qi][mi];
+        sum_ttft[mi] += c.ttft;
+        n_correct[mi] += c.correct;
+        const std::string mark = has_answers ? (c.correct ? " ok" : " x ") : "";
+        std::printf(" %-*s%s | %7.1f | %6lld/%-6lld |", has_answers ? 9 : 12, one_line(c.answer, has_answers ? 9 : 12).c_str(),
+                    mark.c_str(), c.ttft, static_cast<long long>(c.reused), static_cast<long long>(c.recomputed));
+      }
+      std::printf("\n");
+    }
+    std::printf("\n");
+    for (size_t mi = 0; mi < ms.size(); ++mi) {
+      const double mean = sum_ttft[mi] / static_cast<double>(qs.size());
+      std::printf("%-10s mean TTFT %7.1f ms (%.2fx vs %s)", method_name(ms[mi]), mean, (sum_ttft[0] / qs.size()) / std::max(mean, 1e-3),
+                  method_name(ms[0]));
+      if (has_answers) std::printf(", %d/%zu correct", n_correct[mi], qs.size());
+      std::printf("\n");
+    }
+    const auto st = L->store->stats();
+    std::printf("store: %llu memory hits, %llu disk hits, %llu misses%s\n", static_cast<unsigned long long>(st.mem_hits),
+                static_cast<unsigned long long>(st.disk_hits), static_cast<unsigned long long>(st.misses),
+                st.misses > 0 ? " (run cacheclip precompute on the documents with the same --prefix first)" : "");
+    return 0;
+  };
+}
+
 Runner add_precompute(CLI::App& app) {
   auto* sub = app.add_subcommand("precompute", "Fill a chunk store from a folder of documents");
   struct P {
-    std::string model, store, store_type = "f16", docs, prefix, tokenizer, salt;
+    std::string model, store, store_type = "f16", docs, prefix, prefix_file, tokenizer, salt;
     int64_t chunk_tokens = 0;
     int threads = 0;
     bool chat = false;
@@ -396,19 +575,14 @@ Runner add_precompute(CLI::App& app) {
   sub->add_option("--store-type", o->store_type, "f16, bf16, int8, f32")->capture_default_str();
   sub->add_option("--docs", o->docs, "folder of documents (one file per chunk, sorted by name)")->required();
   sub->add_option("--prefix", o->prefix, "the shared prefix the requests will use");
+  sub->add_option("--prefix-file", o->prefix_file, "read the shared prefix from this file, byte for byte");
   sub->add_option("--chunk-tokens", o->chunk_tokens, "split documents into chunks of N tokens (0 = one per file)");
   sub->add_flag("--chat", o->chat, "the requests use the chat template");
   sub->add_option("-t,--threads", o->threads, "threads");
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer.bin for a llama2.c model");
   sub->add_option("--salt", o->salt, "tenant salt");
   return [o]() {
-    if (!fs::is_directory(o->docs)) fail(o->docs, ": not a folder of documents");
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(o->docs)) {
-      if (e.is_regular_file()) files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
-    if (files.empty()) fail(o->docs, ": no files");
+    const std::vector<fs::path> files = doc_files(o->docs);
     LoadOptions lo;
     lo.tokenizer_path = o->tokenizer;
     Model m = load_model(o->model, lo);
@@ -426,7 +600,7 @@ Runner add_precompute(CLI::App& app) {
     RagEngine eng(rm, store, ro);
     Tokenizer tok(m.tokenizer);
     RagText t;
-    t.prefix = o->prefix;
+    t.prefix = prefix_text(o->prefix, o->prefix_file);
     t.question = "?";
     int computed = 0;
     size_t total_chunks = 0;

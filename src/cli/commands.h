@@ -15,6 +15,7 @@ Runner add_generate(CLI::App& app);
 Runner add_bench(CLI::App& app);
 Runner add_rag(CLI::App& app);
 Runner add_compare(CLI::App& app);
+Runner add_ask(CLI::App& app);
 Runner add_precompute(CLI::App& app);
 Runner add_topology(CLI::App& app);
 Runner add_devices(CLI::App& app);

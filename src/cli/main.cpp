@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
       {"bench", cc::cli::add_bench(app)},
       {"rag", cc::cli::add_rag(app)},
       {"compare", cc::cli::add_compare(app)},
+      {"ask", cc::cli::add_ask(app)},
       {"precompute", cc::cli::add_precompute(app)},
       {"topology", cc::cli::add_topology(app)},
       {"devices", cc::cli::add_devices(app)},

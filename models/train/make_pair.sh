@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Reproduces the shipped primary/auxiliary pair from scratch (issue 7), in two steps:
+#
+#   models/train/make_pair.sh train   tokenizer (bpe.py), then both models trained side by side
+#                                     by train.py, one thread each, for $MINUTES of wall clock
+#   models/train/make_pair.sh ship    HF export -> GGUF (F16) under models/, evaluation on fresh
+#                                     held-out prompts, model cards, curves (models/cards/)
+#   models/train/make_pair.sh         both
+#
+# Environment: MINUTES (training budget per model, default 105), WORK (scratch folder, default
+# build/train), CACHECLIP_CORPUS (the Wikipedia passages, default ../shared/corpus/...),
+# EVAL_N (prompts per task, default 200), CACHECLIP_BIN (default build/cacheclip).
+# Training runs under /usr/bin/python3 with Debian's python3-torch (scripts/setup.sh installs it).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${CACHECLIP_BIN:-$root/build/cacheclip}
+work=${WORK:-$root/build/train}
+minutes=${MINUTES:-105}
+eval_n=${EVAL_N:-200}
+corpus=${CACHECLIP_CORPUS:-$root/../shared/corpus/wikipedia-nq-passages.txt}
+py=/usr/bin/python3
+train="$root/models/train"
+what=${1:-all}
+[[ -f "$corpus" ]] || { echo "make_pair: no corpus at $corpus (set CACHECLIP_CORPUS)" >&2; exit 1; }
+[[ -x "$bin" ]] || "$root/scripts/setup.sh"
+mkdir -p "$work"
+
+# The two models. Change them here only: the cards read the sizes back from the runs.
+primary=(--name primary --dim 128 --layers 5 --heads 4 --kv-heads 2 --ffn 384 --lr 2e-3 --seed 1)
+aux=(--name aux --dim 64 --layers 2 --heads 2 --kv-heads 1 --ffn 192 --lr 3e-3 --seed 2)
+
+if [[ "$what" == all || "$what" == train ]]; then
+  $py "$train/bpe.py" --vocab 2048 --out "$work/tokenizer" "$corpus"
+  common=(--tokenizer "$work/tokenizer" --corpus "$corpus" --minutes "$minutes" --threads 1)
+  nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" --out "$work/primary" >"$work/primary.out" 2>&1 &
+  p1=$!
+  nice -n 10 $py "$train/train.py" "${aux[@]}" "${common[@]}" --out "$work/aux" >"$work/aux.out" 2>&1 &
+  p2=$!
+  echo "make_pair: training both models for $minutes min (logs: $work/primary.out, $work/aux.out)"
+  wait $p1 && wait $p2
+fi
+
+if [[ "$what" == all || "$what" == ship ]]; then
+  for m in primary aux; do
+    [[ -f "$work/$m/hf/model.safetensors" ]] || { echo "make_pair: no trained $m in $work/$m" >&2; exit 1; }
+    "$bin" convert "$work/$m/hf" "$root/models/cacheclip-$m.gguf" --type f16
+  done
+  # Fresh prompts (seeds never used in training; filler from the held-out passages): ~1,024
+  # tokens with 7 chunks.
+  ev="$work/eval"
+  mkdir -p "$ev"
+  i=0
+  for t in needle multikey multivalue vartrack multihop; do
+    i=$((i + 1))
+    $py "$train/tasks.py" --task "$t" --n "$eval_n" --chunks 7 --chunk-words 66 --seed $((9000 + i)) \
+      --split heldout --corpus "$corpus" -o "$ev/$t.json"
+  done
+  args=(-m "$root/models/cacheclip-primary.gguf" --aux "$root/models/cacheclip-aux.gguf" -N "$eval_n" --max-answer 24)
+  tasks=()
+  for t in needle multikey multivalue vartrack multihop; do tasks+=(--tasks "$ev/$t.json"); done
+  "$bin" eval "${args[@]}" "${tasks[@]}" --methods naive,cacheclip --ratios 0.2 --json-out "$ev/primary.json" | tee "$ev/primary.txt"
+  # The aux model answering alone (its own full attention): for its card.
+  "$bin" eval -m "$root/models/cacheclip-aux.gguf" -N "$eval_n" --max-answer 24 "${tasks[@]}" --methods naive \
+    --json-out "$ev/aux.json" | tee "$ev/aux.txt"
+  mkdir -p "$root/models/cards"
+  for m in primary aux; do
+    mkdir -p "$train/runs/$m"
+    cp "$work/$m/log.jsonl" "$work/$m/train.json" "$train/runs/$m/"
+    $py "$train/card.py" --name "$m" --run "$work/$m" --gguf "$root/models/cacheclip-$m.gguf" \
+      --eval "$ev/$m.json" --tasks-dir "$ev" --tokenizer "$work/tokenizer" --out "$root/models/cards"
+  done
+  echo "make_pair: shipped models/cacheclip-primary.gguf, models/cacheclip-aux.gguf and models/cards/"
+fi

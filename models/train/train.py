@@ -1,0 +1,418 @@
+#!/usr/bin/env python3
+"""Trains one Llama-architecture model of the shipped pair on the RAG task suite plus plain
+language modelling of the Wikipedia corpus, with a length curriculum, and exports it as an HF
+folder (config.json + model.safetensors + tokenizer) that `cacheclip convert` turns into GGUF.
+
+Runs under Debian's torch (/usr/bin/python3, python3-torch). OMP_WAIT_POLICY=PASSIVE is set
+before torch loads: a spinning OpenMP team slows anything beside it ~30x on a 2-core machine.
+
+  /usr/bin/python3 models/train/train.py --name primary --dim 128 --layers 5 --heads 4 \
+      --kv-heads 2 --ffn 384 --minutes 60 --tokenizer TOKDIR --out OUTDIR
+
+Every sequence is built exactly as the engine builds a request: BOS + prefix, then each chunk
+and the question tokenized alone and concatenated, then the answer and <|endoftext|>. The
+answer tokens (and the EOS after them) carry the task loss; every other token carries a
+language-modelling loss of weight --lm-weight. Plain corpus windows are mixed in (--lm-share).
+
+Curriculum: stages of growing prompt length and task mix (STAGES). A stage ends when the
+teacher-forced exact match of the last --window task examples (every answer token and the EOS
+the argmax: what greedy decoding would print) reaches --advance, after at least --min-steps.
+Teacher-forced exact match is greedy exact match, so the logged curve is the real accuracy on
+fresh samples (every batch is newly generated; nothing is seen twice).
+
+Writes OUTDIR/log.jsonl (one line per --log-every steps: step, seconds, stage, loss, per-task
+accuracy), OUTDIR/ckpt.pt (every --ckpt-minutes, and at the end; --resume continues from it),
+OUTDIR/hf/ (the export) and OUTDIR/train.json (arguments, seeds, steps, time, stage reached).
+"""
+import argparse
+import collections
+import json
+import math
+import os
+import random
+import struct
+import sys
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Every step allocates tens of MB of activations; with glibc's default mmap threshold each is a
+# fresh mmap whose pages the kernel zeroes again (measured: half the step time in the kernel).
+# Keep freed memory in the heap instead. glibc reads these only at start-up, hence the re-exec.
+# OpenBLAS (torch's BLAS on Debian) starts its own threads unless told: with two jobs side by
+# side that oversubscribes the cores, so both pools get the --threads count.
+if __name__ == "__main__" and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = str(1 << 30)
+    os.environ["MALLOC_TRIM_THRESHOLD_"] = str(1 << 31)
+    n = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv[:-1] else "1"
+    os.environ.setdefault("OMP_NUM_THREADS", n)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", n)
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bpe  # noqa: E402
+import tasks  # noqa: E402
+
+# (tasks, chunk-count range, words-per-chunk range). Lengths in tokens are ~1.8x the words.
+STAGES = [
+    (("needle",), (2, 2), (10, 20)),
+    (("needle", "multikey"), (2, 3), (15, 30)),
+    (("needle", "multikey", "vartrack", "multihop"), (2, 4), (20, 40)),
+    (("needle", "multikey", "vartrack", "multihop", "multivalue"), (3, 6), (30, 60)),
+    (("needle", "multikey", "vartrack", "multihop", "multivalue"), (6, 8), (40, 75)),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Model: the HF Llama layout (rotate-half RoPE, RMSNorm, SwiGLU, GQA, tied embeddings).
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d, hd = c["dim"], c["head_dim"]
+        self.h, self.kvh, self.hd = c["heads"], c["kv_heads"], hd
+        self.input_layernorm = RMSNorm(d, c["eps"])
+        self.q_proj = nn.Linear(d, self.h * hd, bias=False)
+        self.k_proj = nn.Linear(d, self.kvh * hd, bias=False)
+        self.v_proj = nn.Linear(d, self.kvh * hd, bias=False)
+        self.o_proj = nn.Linear(self.h * hd, d, bias=False)
+        self.post_attention_layernorm = RMSNorm(d, c["eps"])
+        self.gate_proj = nn.Linear(d, c["ffn"], bias=False)
+        self.up_proj = nn.Linear(d, c["ffn"], bias=False)
+        self.down_proj = nn.Linear(c["ffn"], d, bias=False)
+
+    def forward(self, x, cos, sin):
+        b, t, _ = x.shape
+        h = self.input_layernorm(x)
+        q = self.q_proj(h).view(b, t, self.h, self.hd).transpose(1, 2)
+        k = self.k_proj(h).view(b, t, self.kvh, self.hd).transpose(1, 2)
+        v = self.v_proj(h).view(b, t, self.kvh, self.hd).transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        if self.kvh != self.h:
+            k = k.repeat_interleave(self.h // self.kvh, dim=1)
+            v = v.repeat_interleave(self.h // self.kvh, dim=1)
+        a = F._scaled_dot_product_attention(q, k, v, None, 0.0, False, True)[0]
+        x = x + self.o_proj(a.transpose(1, 2).reshape(b, t, self.h * self.hd))
+        h = self.post_attention_layernorm(x)
+        return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
+
+
+class Model(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.embed_tokens = nn.Embedding(c["vocab"], c["dim"])
+        self.layers = nn.ModuleList(Block(c) for _ in range(c["layers"]))
+        self.norm = RMSNorm(c["dim"], c["eps"])
+        hd = c["head_dim"]
+        inv = 1.0 / (c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+        f = torch.outer(torch.arange(c["max_pos"], dtype=torch.float64), inv)
+        e = torch.cat((f, f), dim=-1)
+        self.register_buffer("cos", e.cos().float(), persistent=False)
+        self.register_buffer("sin", e.sin().float(), persistent=False)
+        for n, p in self.named_parameters():
+            if p.dim() == 2:
+                std = 0.02 / math.sqrt(2 * c["layers"]) if n.endswith(("o_proj.weight", "down_proj.weight")) else 0.02
+                nn.init.normal_(p, 0.0, std)
+
+    def forward(self, ids):
+        t = ids.shape[1]
+        cos, sin = self.cos[:t], self.sin[:t]
+        x = self.embed_tokens(ids)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return self.norm(x) @ self.embed_tokens.weight.t()
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+class Data:
+    def __init__(self, tok, corpus, seed):
+        self.tok = tok
+        self.rng = random.Random(seed)
+        self.passages = tasks.load_passages(corpus, "train")
+        if not self.passages:
+            raise SystemExit(f"train.py: no corpus passages at {corpus}")
+        self.gen = tasks.Gen(seed + 1, self.passages, 20)
+        stream = []
+        for p in self.passages:
+            stream.extend(tok.encode(" ".join(p)) + [tok.eos])
+        self.stream = stream
+
+    def task_example(self, stage):
+        names, (c0, c1), (w0, w1) = STAGES[stage]
+        task = self.rng.choice(names)
+        self.gen.chunk_words = self.rng.randint(w0, w1)
+        n_chunks = self.rng.randint(c0, max(c0, c1))
+        if task == "multihop":
+            n_chunks = max(2, n_chunks)
+        ex = self.gen.example(task, n_chunks, self.rng.random())
+        ids = self.tok.encode(ex["prefix"], bos=True)
+        for c in ex["chunks"]:
+            ids += self.tok.encode(c)
+        ids += self.tok.encode(ex["question"])
+        ans = self.tok.encode(ex["answers"][0]) + [self.tok.eos]
+        return task, ids, ans
+
+    def lm_window(self, n):
+        at = self.rng.randrange(0, len(self.stream) - n - 1)
+        return [self.tok.bos] + self.stream[at:at + n - 1]
+
+    def batch(self, stage, tokens, lm_share):
+        """(ids, targets, answer mask, tasks, answer spans) padded to the longest sequence."""
+        seqs, names, spans = [], [], []
+        used = 0
+        while used < tokens or not seqs:
+            if self.rng.random() < lm_share:
+                s = self.lm_window(self.rng.randint(64, max(64, self.typical(stage))))
+                seqs.append((s, 0))
+                names.append(None)
+            else:
+                task, p, a = self.task_example(stage)
+                seqs.append((p + a, len(a)))
+                names.append(task)
+            used += len(seqs[-1][0])
+        t = max(len(s) for s, _ in seqs)
+        ids = torch.full((len(seqs), t), self.tok.eos, dtype=torch.long)
+        tgt = torch.full((len(seqs), t), -100, dtype=torch.long)
+        amask = torch.zeros((len(seqs), t), dtype=torch.bool)
+        for i, (s, na) in enumerate(seqs):
+            ids[i, :len(s)] = torch.tensor(s)
+            tgt[i, :len(s) - 1] = torch.tensor(s[1:])
+            if na:
+                amask[i, len(s) - 1 - na:len(s) - 1] = True
+                spans.append((i, len(s) - 1 - na, len(s) - 1))
+            else:
+                spans.append(None)
+        return ids, tgt, amask, names, spans
+
+    def typical(self, stage):
+        _, (c0, c1), (w0, w1) = STAGES[stage]
+        return int(1.9 * c1 * w1) + 60
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+
+def save_safetensors(path, tensors):
+    header, blobs, off = {}, [], 0
+    for name, t in tensors.items():
+        b = t.detach().to(torch.float32).contiguous().numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    header["__metadata__"] = {"format": "pt"}
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(path + ".tmp", path)
+
+
+def export_hf(model, tok, out_dir, name):
+    os.makedirs(out_dir, exist_ok=True)
+    c = model.c
+    tensors = {"model.embed_tokens.weight": model.embed_tokens.weight, "model.norm.weight": model.norm.weight}
+    for i, L in enumerate(model.layers):
+        p = f"model.layers.{i}."
+        tensors[p + "input_layernorm.weight"] = L.input_layernorm.weight
+        tensors[p + "post_attention_layernorm.weight"] = L.post_attention_layernorm.weight
+        for n in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            tensors[p + f"self_attn.{n}.weight"] = getattr(L, n).weight
+        for n in ("gate_proj", "up_proj", "down_proj"):
+            tensors[p + f"mlp.{n}.weight"] = getattr(L, n).weight
+    save_safetensors(os.path.join(out_dir, "model.safetensors"), tensors)
+    cfg = {
+        "_name_or_path": name, "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "vocab_size": c["vocab"], "hidden_size": c["dim"], "intermediate_size": c["ffn"],
+        "num_hidden_layers": c["layers"], "num_attention_heads": c["heads"],
+        "num_key_value_heads": c["kv_heads"], "head_dim": c["head_dim"], "hidden_act": "silu",
+        "max_position_embeddings": c["max_pos"], "rms_norm_eps": c["eps"], "rope_theta": c["rope_theta"],
+        "rope_scaling": None, "tie_word_embeddings": True, "bos_token_id": tok.bos,
+        "eos_token_id": tok.eos, "torch_dtype": "float32",
+    }
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    tok.save(out_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def heldout_ppl(model, tok, corpus, n_tokens=16384, t=256):
+    """Perplexity over the held-out passages (each 20th), in windows of t tokens."""
+    stream = []
+    for p in tasks.load_passages(corpus, "heldout"):
+        stream.extend(tok.encode(" ".join(p)) + [tok.eos])
+        if len(stream) >= n_tokens + t:
+            break
+    nll, cnt = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for at in range(0, min(n_tokens, len(stream) - t - 1), t):
+            ids = torch.tensor([[tok.bos] + stream[at:at + t - 1]])
+            tgt = torch.tensor([stream[at:at + t]])
+            lg = model(ids)
+            nll += F.cross_entropy(lg[0], tgt[0], reduction="sum").item()
+            cnt += t
+    model.train()
+    return math.exp(nll / max(1, cnt))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--dim", type=int, required=True)
+    ap.add_argument("--layers", type=int, required=True)
+    ap.add_argument("--heads", type=int, required=True)
+    ap.add_argument("--kv-heads", type=int, required=True)
+    ap.add_argument("--ffn", type=int, required=True)
+    ap.add_argument("--head-dim", type=int, default=32)
+    ap.add_argument("--max-pos", type=int, default=4096)
+    ap.add_argument("--rope-theta", type=float, default=10000.0)
+    ap.add_argument("--tokenizer", required=True, help="folder written by bpe.py")
+    ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "..", "shared", "corpus",
+                                                     "wikipedia-nq-passages.txt"))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--tokens", type=int, default=4096, help="tokens per step")
+    ap.add_argument("--lm-share", type=float, default=0.2)
+    ap.add_argument("--lm-weight", type=float, default=0.1)
+    ap.add_argument("--advance", type=float, default=0.85)
+    ap.add_argument("--window", type=int, default=300)
+    ap.add_argument("--min-steps", type=int, default=100)
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--ckpt-minutes", type=float, default=5.0)
+    ap.add_argument("--resume", action="store_true")
+    a = ap.parse_args(argv)
+
+    torch.set_num_threads(a.threads)
+    torch.set_num_interop_threads(1)
+    torch.manual_seed(a.seed)
+    os.makedirs(a.out, exist_ok=True)
+    tok = bpe.Tokenizer.load(os.path.join(a.tokenizer, "merges.txt"))
+    c = {"vocab": len(tok), "dim": a.dim, "layers": a.layers, "heads": a.heads, "kv_heads": a.kv_heads,
+         "ffn": a.ffn, "head_dim": a.head_dim, "max_pos": a.max_pos, "rope_theta": a.rope_theta, "eps": 1e-5}
+    model = Model(c)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.01)
+    data = Data(tok, a.corpus, a.seed)
+    step, stage, spent, stage_steps, history = 0, 0, 0.0, 0, []
+    ckpt = os.path.join(a.out, "ckpt.pt")
+    if a.resume and os.path.exists(ckpt):
+        st = torch.load(ckpt)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, stage, spent, history = st["step"], st["stage"], st["seconds"], st["history"]
+        data.rng.setstate(st["rng"])
+        print(f"{a.name}: resumed at step {step}, stage {stage}, {spent / 60:.1f} min", flush=True)
+    print(f"{a.name}: {n_params(model) / 1e6:.3f}M parameters, vocab {len(tok)}, {a.threads} thread(s)", flush=True)
+
+    recent = collections.deque(maxlen=a.window)
+    per_task = collections.defaultdict(lambda: collections.deque(maxlen=200))
+    log = open(os.path.join(a.out, "log.jsonl"), "a")
+    t_start, t_ckpt = time.time() - spent, time.time()
+    run_loss, run_n = 0.0, 0
+
+    def save():
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "stage": stage,
+                    "seconds": time.time() - t_start, "history": history, "rng": data.rng.getstate(),
+                    "config": c}, ckpt + ".tmp")
+        os.replace(ckpt + ".tmp", ckpt)
+
+    while True:
+        elapsed = time.time() - t_start
+        if elapsed > a.minutes * 60 or (a.max_steps and step >= a.max_steps):
+            break
+        lr = a.lr * min(1.0, (step + 1) / a.warmup)  # constant after warm-up
+        for g in opt.param_groups:
+            g["lr"] = lr
+        ids, tgt, amask, names, spans = data.batch(stage, a.tokens, a.lm_share)
+        logits = model(ids)
+        ce = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), reduction="none",
+                             ignore_index=-100).view(tgt.shape)
+        valid = tgt != -100
+        lm = valid & ~amask
+        loss = ce[amask].mean() if amask.any() else ce.new_zeros(())
+        loss = loss + a.lm_weight * ce[lm].mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        stage_steps += 1
+        run_loss += loss.item()
+        run_n += 1
+        with torch.no_grad():
+            pred = logits.argmax(-1)
+            for name, sp in zip(names, spans):
+                if sp is None:
+                    continue
+                i, s, e = sp
+                ok = bool((pred[i, s:e] == tgt[i, s:e]).all())
+                recent.append(ok)
+                per_task[name].append(ok)
+        if (len(recent) == a.window and sum(recent) / len(recent) >= a.advance and stage_steps >= a.min_steps
+                and stage + 1 < len(STAGES)):
+            stage += 1
+            stage_steps = 0
+            recent.clear()
+            print(f"{a.name}: step {step}: stage {stage} ({STAGES[stage]})", flush=True)
+        if step % a.log_every == 0:
+            rec = {"step": step, "seconds": round(time.time() - t_start, 1), "stage": stage, "lr": lr,
+                   "loss": round(run_loss / run_n, 4), "tokens": int(ids.numel()), "seq_len": int(ids.shape[1]),
+                   "acc": {k: round(sum(v) / len(v), 3) for k, v in per_task.items() if v}}
+            history.append(rec)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(f"{a.name}: {json.dumps(rec)}", flush=True)
+            run_loss, run_n = 0.0, 0
+        if time.time() - t_ckpt > a.ckpt_minutes * 60:
+            save()
+            t_ckpt = time.time()
+    save()
+    ppl = heldout_ppl(model, tok, a.corpus)
+    export_hf(model, tok, os.path.join(a.out, "hf"), f"cacheclip-{a.name}")
+    info = {"name": a.name, "args": vars(a), "config": c, "parameters": n_params(model), "steps": step,
+            "seconds": round(time.time() - t_start, 1), "stage": stage, "stages": [list(map(list, s[1:])) + [list(s[0])]
+                                                                                  for s in STAGES],
+            "heldout_ppl": round(ppl, 3), "torch": torch.__version__}
+    with open(os.path.join(a.out, "train.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    print(f"{a.name}: done, {step} steps, {info['seconds'] / 60:.1f} min, stage {stage}, held-out ppl {ppl:.2f}",
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The training scripts of the shipped pair (models/train/): the byte-level BPE encodes exactly as
+# the engine's tokenizer does, and a model trained a few steps by train.py, exported as an HF
+# folder and converted by `cacheclip convert`, gives the logits torch gives (checked by the
+# independent NumPy reference, tests/reference/forward_ref.py). Needs ../shared/corpus.
+set -euo pipefail
+bin=${1:?usage: train_test.sh PATH/TO/cacheclip}
+root="$(cd "$(dirname "$0")/.." && pwd)"
+shared=${CACHECLIP_SHARED:-$root/../shared}
+corpus="$shared/corpus/wikipedia-nq-passages.txt"
+if [[ ! -f "$corpus" ]]; then
+  echo "skip: training scripts (no corpus at $corpus)"
+  exit 0
+fi
+py=/usr/bin/python3
+$py -c "import torch, regex" || { echo "FAIL: /usr/bin/python3 lacks torch/regex (scripts/setup.sh installs python3-torch python3-regex)"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+train="$root/models/train"
+head -c 300000 "$corpus" >"$tmp/text.txt"
+$py "$train/bpe.py" --vocab 600 --out "$tmp/tok" "$tmp/text.txt" 2>/dev/null
+$py "$train/bpe.py" --vocab 600 --out "$tmp/tok2" "$tmp/text.txt" 2>/dev/null
+cmp -s "$tmp/tok/tokenizer.json" "$tmp/tok2/tokenizer.json" && echo "ok: bpe training is deterministic" \
+  || { echo "FAIL: two bpe runs differ"; exit 1; }
+
+# The Python encoder against the engine on held-out text with digits, names, code-like keys,
+# punctuation, non-ASCII and whitespace runs.
+tail -c 20000 "$corpus" >"$tmp/probe.txt"
+printf 'The special code of anna-42 is 482913. VAR X12A = X33B.\nQuestion: Röntgen  won?\n\nAnswer: 7 \t x' >>"$tmp/probe.txt"
+"$bin" tokenize "$tmp/tok" --file "$tmp/probe.txt" --ids >"$tmp/cpp.txt"
+$py - "$train" "$tmp" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import bpe
+t = bpe.Tokenizer.load(sys.argv[2] + "/tok/merges.txt")
+text = open(sys.argv[2] + "/probe.txt", encoding="utf-8").read()
+ids = t.encode(text, bos=True)
+cpp = [int(x) for x in open(sys.argv[2] + "/cpp.txt").read().split()]
+if ids != cpp:
+    at = next((i for i, (a, b) in enumerate(zip(ids, cpp)) if a != b), min(len(ids), len(cpp)))
+    sys.exit(f"FAIL: python and engine tokenizations differ at token {at} ({len(ids)} vs {len(cpp)} tokens)")
+assert t.decode(ids) == text, "decode(encode(x)) != x"
+print(f"ok: python BPE == engine tokenizer ({len(ids)} tokens), round trip exact")
+PY
+
+# A few training steps of a small GQA model, then export -> convert -> reference logits.
+$py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+  --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run" --max-steps 3 --tokens 512 --log-every 1 >"$tmp/train.log"
+grep -q '"step": 3' "$tmp/run/log.jsonl" && [[ -f "$tmp/run/hf/model.safetensors" && -f "$tmp/run/train.json" ]] \
+  && echo "ok: train.py logs, checkpoints and exports" || { echo "FAIL: train.py outputs:"; cat "$tmp/train.log"; exit 1; }
+"$bin" convert "$tmp/run/hf" "$tmp/t.gguf" --type f32 >/dev/null
+$py - "$train" "$tmp" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np, torch, bpe, train
+d = sys.argv[2]
+st = torch.load(d + "/run/ckpt.pt")
+m = train.Model(st["config"]); m.load_state_dict(st["model"]); m.eval()
+tok = bpe.Tokenizer.load(d + "/tok/merges.txt")
+ids = tok.encode("The special code of anna-42 is 482913. Question: What is it? Answer: 4", bos=True)
+with torch.no_grad():
+    lg = m(torch.tensor([ids]))[0].double().numpy()
+np.save(d + "/torch.npy", lg)
+open(d + "/ids.txt", "w").write(",".join(map(str, ids)))
+PY
+$py "$root/tests/reference/forward_ref.py" "$tmp/t.gguf" --tokens "$(cat "$tmp/ids.txt")" --out "$tmp/ref.bin"
+$py - "$tmp" <<'PY'
+import sys, numpy as np
+d = sys.argv[1]
+a = np.load(d + "/torch.npy")
+b = np.fromfile(d + "/ref.bin", dtype="<f4").reshape(a.shape).astype(np.float64)
+nse = ((a - b) ** 2).sum() / (a ** 2).sum()
+if not nse <= 1e-8:
+    sys.exit(f"FAIL: exported model's logits differ from torch's: NSE {nse:.3g}")
+print(f"ok: torch logits == exported GGUF logits (NSE {nse:.2e}, {a.shape[0]} positions)")
+PY
+echo "all training script checks passed"
