@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
-# Sets up (packages + build), then runs the main job on models the project makes itself:
-# writes a Qwen2-architecture model and a Llama model with random weights, inspects them,
-# tokenizes text and generates with them (random weights: the text is noise, the speed is real).
+# Sets up (packages + build), then runs the main job on the model pair shipped in models/
+# (trained by the project, models/cards/): a small document set is precomputed into a chunk
+# store, and questions over it are answered with full prefill and with cacheclip, side by side
+# with TTFT and the tokens reused. Then a tour of the other commands on models the project
+# writes with random weights (and stories260K from ../shared when it is there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 bin=build/cacheclip
 out=build/demo
 mkdir -p "$out"
+shared=${CACHECLIP_SHARED:-../shared}
+corpus="$shared/corpus/wikipedia-nq-passages.txt"
+P=models/cacheclip-primary.gguf
+A=models/cacheclip-aux.gguf
+
+echo "== the shipped pair: $P (primary) and $A (auxiliary)"
+# A document set: 8 documents of held-out Wikipedia text (a built-in word list when ../shared is
+# absent) with 4 facts, one question per fact.
+rm -rf "$out/docset" "$out/pair-store"
+python3 models/train/tasks.py --docset "$out/docset" --chunks 8 --chunk-words 60 --keys 4 --seed 7 \
+  --split heldout --corpus "$corpus"
+$bin precompute -m "$P" --store "$out/pair-store" --docs "$out/docset/docs" --prefix-file "$out/docset/prefix.txt"
+echo
+$bin ask -m "$P" --aux "$A" --store "$out/pair-store" --docs "$out/docset/docs" \
+  --prefix-file "$out/docset/prefix.txt" --questions "$out/docset/questions.json" --methods full,naive,cacheclip -r 0.2
+
+echo
 echo "== make-model: a tiny qwen2 (GGUF, Q8_0) and a tiny llama (Hugging Face folder, BF16)"
 $bin make-model --preset tiny-qwen2 --type q8_0 -o "$out/tiny-qwen2.gguf"
 $bin make-model --preset tiny-llama --format hf --type bf16 -o "$out/tiny-llama-hf"
@@ -30,7 +49,6 @@ printf 'Behind the blue door there is a garden full of apple trees.\n' >"$docs/3
 $bin make-model --preset tiny-qwen2 --layers 1 --seed 9 --tokenizer "$out/tiny-qwen2.gguf" -o "$out/tiny-qwen2-aux.gguf"
 rm -rf "$out/store"
 $bin precompute -m "$out/tiny-qwen2.gguf" --store "$out/store" --docs "$docs" --prefix "Answer from the documents."
-shared=${CACHECLIP_SHARED:-../shared}
 S="$shared/models/stories260K"
 if [[ -f "$S/stories260K.bin" ]]; then  # a real pretrained model: the answers are text
   model=(-m "$S/stories260K.bin" --tokenizer "$S/tok512.bin" --aux-layers 2)

@@ -13,6 +13,9 @@ needs placed inside chunks among natural filler text:
 Filler is taken from ../shared/corpus/wikipedia-nq-passages.txt when it exists (one passage per
 chunk), else from a small built-in word list, so the generator runs anywhere.
 
+The question ends with the start of the answer sentence ("Answer: The special code of <key> is "),
+as RULER's templates do, so the model continues with the value itself.
+
 Output: a JSON list of {"prefix", "chunks", "question", "answers", "task", "depth"}: exactly what
 `cacheclip eval --tasks FILE.json` reads.
 
@@ -95,20 +98,22 @@ class Gen:
         if task == "needle":
             k, v = self.key(), self.code()
             place(rnd_chunk(), f"The special code of {k} is {v}.")
-            q, ans = f"What is the special code of {k}?", [v]
+            q, lead, ans = f"What is the special code of {k}?", f"The special code of {k} is ", [v]
         elif task == "multikey":
             keys = [self.key() for _ in range(min(4, 2 * n_chunks))]
             vals = [self.code() for _ in keys]
             for k, v in zip(keys, vals):
                 place(rnd_chunk(), f"The special code of {k} is {v}.", self.rng.random())
             i = self.rng.randrange(len(keys))
-            q, ans = f"What is the special code of {keys[i]}?", [vals[i]]
+            q, lead, ans = (f"What is the special code of {keys[i]}?", f"The special code of {keys[i]} is ",
+                            [vals[i]])
         elif task == "multivalue":
             k = self.key()
             vals = sorted({self.code() for _ in range(min(3, n_chunks))})
             for c, v in zip(self.rng.sample(range(n_chunks), len(vals)), vals):
                 place(c, f"One special code of {k} is {v}.", self.rng.random())
-            q, ans = f"What are all the special codes of {k}? List them in increasing order.", [" ".join(vals)]
+            q, lead, ans = (f"What are all the special codes of {k}? List them in increasing order.",
+                            f"The special codes of {k} are ", [" ".join(vals)])
         elif task == "vartrack":
             hops = min(n_chunks, 3)
             names = [f"X{self.rng.randrange(10, 99)}{chr(65 + i)}" for i in range(hops)]
@@ -117,19 +122,19 @@ class Gen:
             place(order[0], f"VAR {names[0]} = {v}.")
             for i in range(1, hops):
                 place(order[i], f"VAR {names[i]} = {names[i - 1]}.")
-            q, ans = f"Which value does VAR {names[-1]} hold in the end?", [v]
+            q, lead, ans = f"Which value does VAR {names[-1]} hold in the end?", f"VAR {names[-1]} holds ", [v]
         elif task == "multihop":
             a, b = self.rng.sample(_NAMES, 2)
             city = self.rng.choice(_CITIES)
             c1, c2 = self.rng.sample(range(n_chunks), 2) if n_chunks >= 2 else (0, 0)
             place(c1, f"{a} works with {b}.")
             place(c2, f"{b} lives in {city}.")
-            q, ans = f"In which city does the colleague of {a} live?", [city]
+            q, lead, ans = f"In which city does the colleague of {a} live?", f"The colleague of {a} lives in ", [city]
         else:
             raise ValueError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
         # Each part is tokenized alone (as the engine does), so each carries its own separators.
         return {"prefix": PREFIX, "chunks": [" ".join(c) + "\n\n" for c in chunks],
-                "question": f"Question: {q}\nAnswer: ", "answers": ans, "task": task, "depth": depth}
+                "question": f"Question: {q}\nAnswer: {lead}", "answers": ans, "task": task, "depth": depth}
 
 
 def generate(task, n, n_chunks, chunk_words, seed, corpus, split="all"):
@@ -152,7 +157,8 @@ def docset(n_docs, chunk_words, seed, corpus, split="all", n_keys=4):
     for k in sorted(keys):
         v, d = g.code(), g.rng.randrange(n_docs)
         docs[d] = g.insert(docs[d], f"The special code of {k} is {v}.", g.rng.random())
-        qs.append({"question": f"Question: What is the special code of {k}?\nAnswer: ", "answers": [v], "doc": d})
+        qs.append({"question": f"Question: What is the special code of {k}?\nAnswer: The special code of {k} is ",
+                   "answers": [v], "doc": d})
     g.rng.shuffle(qs)
     return {"prefix": PREFIX, "docs": [" ".join(w) + "\n\n" for w in docs], "questions": qs}
 

@@ -1,6 +1,7 @@
 #include "infer/transformer.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 
 #include "base/error.h"
@@ -25,8 +26,21 @@ WeightView view_of(const Tensor& t) {
 
 }  // namespace
 
+namespace {
+int64_t pick_ubatch() {
+  if (const char* e = std::getenv("CACHECLIP_UBATCH"); e && *e) {
+    char* end = nullptr;
+    const long v = std::strtol(e, &end, 10);
+    if (*end != '\0' || v < 1 || v > 65536) fail("CACHECLIP_UBATCH must be a row count in 1..65536, not '", e, "'");
+    return v;
+  }
+  return 512;
+}
+}  // namespace
+
 Transformer::Transformer(const Model& m, Backend& be) : model_(m), be_(be) {
   const ModelConfig& c = m.config;
+  ubatch_ = pick_ubatch();
   auto load = [&](const std::string& name) { return be_.load_weight(view_of(m.tensor(name))); };
   auto load_opt = [&](const std::string& name) -> std::unique_ptr<DeviceWeight> {
     const Tensor* t = m.find(name);
@@ -111,10 +125,10 @@ std::vector<float> Transformer::forward(std::span<const int32_t> tokens, std::sp
   // <= its own, which earlier micro-batches have already written, layer by layer.
   bool increasing = true;
   for (int64_t i = 1; i < n; ++i) increasing &= pos[i] > pos[i - 1];
-  if (n > kUbatch && increasing) {
+  if (n > ubatch_ && increasing) {
     std::vector<float> logits(logit_rows.size() * static_cast<size_t>(c.n_vocab));
-    for (int64_t b0 = 0; b0 < n; b0 += kUbatch) {
-      const int64_t bn = std::min(kUbatch, n - b0);
+    for (int64_t b0 = 0; b0 < n; b0 += ubatch_) {
+      const int64_t bn = std::min(ubatch_, n - b0);
       std::vector<int64_t> rows;
       std::vector<size_t> where;  // index into logit_rows of each requested row in this batch
       for (size_t k = 0; k < logit_rows.size(); ++k) {
@@ -207,8 +221,8 @@ void Transformer::run_layer(int64_t l, DeviceBuffer& x, std::span<const int64_t>
   // positions <= its own, written by earlier micro-batches of this same layer).
   bool increasing = true;
   for (int64_t i = 1; i < n; ++i) increasing &= pos[i] > pos[i - 1];
-  if (n > kUbatch && increasing) {
-    auto part = be_.alloc(static_cast<size_t>(kUbatch * D) * 4);
+  if (n > ubatch_ && increasing) {
+    auto part = be_.alloc(static_cast<size_t>(ubatch_ * D) * 4);
     std::vector<float> pq, pk, pv;
     LayerHooks sub = hooks;
     sub.q_out = hooks.q_out ? &pq : nullptr;
@@ -217,8 +231,8 @@ void Transformer::run_layer(int64_t l, DeviceBuffer& x, std::span<const int64_t>
     for (auto* h : {hooks.q_out, hooks.k_out, hooks.v_out}) {
       if (h) h->clear();
     }
-    for (int64_t b0 = 0; b0 < n; b0 += kUbatch) {
-      const int64_t bn = std::min(kUbatch, n - b0);
+    for (int64_t b0 = 0; b0 < n; b0 += ubatch_) {
+      const int64_t bn = std::min(ubatch_, n - b0);
       be_.copy_rows(x, b0, *part, 0, bn, static_cast<size_t>(D) * 4);
       run_layer(l, *part, pos.subspan(b0, bn), slot.subspan(b0, bn), kv, n_attend, sub);
       be_.copy_rows(*part, 0, x, b0, bn, static_cast<size_t>(D) * 4);

@@ -79,10 +79,13 @@ class Transformer {
   // Row r of x to the host (the final hidden state, before the output norm).
   std::vector<float> hidden_row(const DeviceBuffer& x, int64_t r);
   const RopeParams& rope() const { return rope_; }
+  int64_t ubatch() const { return ubatch_; }
 
  private:
-  // Rows per micro-batch: activations stay O(kUbatch x n_ff) however long the prompt.
-  static constexpr int64_t kUbatch = 512;
+  // Rows per micro-batch: activations stay O(ubatch x n_ff) however long the prompt. 512;
+  // CACHECLIP_UBATCH=N trades prefill speed for memory (0.5B Q4_0, pp2048: 128 rows take
+  // 20 MiB less at ~15-25% lower prefill speed, docs/PERFORMANCE.md).
+  int64_t ubatch_ = 512;
   std::vector<float> forward_batch(std::span<const int32_t> tokens, std::span<const int64_t> pos,
                                    std::span<const int64_t> slot, KVCache& kv, int64_t n_attend,
                                    std::span<const int64_t> logit_rows);

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <random>
 
+#include "base/error.h"
 #include "infer/transformer.h"
 #include "model/model.h"
 #include "model/writer.h"
@@ -148,6 +149,27 @@ TEST(Forward, MicroBatchesEqualOneBatch) {
   KVCache b = e.tf->make_cache(n, DType::F32);
   auto lb = e.tf->forward(rt, rp, rp, b, n, rr);
   EXPECT_LE(nse(la, lb), 1e-10);
+}
+
+TEST(Forward, UbatchOverrideIsExactAndChecked) {
+  // CACHECLIP_UBATCH=7: 40 rows run as 6 micro-batches, same logits as the default (one batch).
+  const std::string m = make("tiny-llama", DType::F32);
+  const int n = 40;
+  const auto toks = random_tokens(n, 256, 3);
+  std::vector<int64_t> pos(n), rows = {0, 6, 7, 20, n - 1};
+  std::iota(pos.begin(), pos.end(), 0);
+  Engine base(m);
+  KVCache a = base.tf->make_cache(n, DType::F32);
+  const auto la = base.tf->forward(toks, pos, pos, a, n, rows);
+  ::setenv("CACHECLIP_UBATCH", "7", 1);
+  Engine small(m);
+  ::unsetenv("CACHECLIP_UBATCH");
+  EXPECT_EQ(small.tf->ubatch(), 7);
+  KVCache b = small.tf->make_cache(n, DType::F32);
+  EXPECT_LE(nse(la, small.tf->forward(toks, pos, pos, b, n, rows)), 1e-10);
+  ::setenv("CACHECLIP_UBATCH", "12x", 1);
+  EXPECT_THROW(Engine bad(m), cc::Error);
+  ::unsetenv("CACHECLIP_UBATCH");
 }
 
 TEST(Forward, Q8_0LogitsCloseToF32) {

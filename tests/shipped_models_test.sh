@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The shipped pair (models/cacheclip-primary.gguf, models/cacheclip-aux.gguf, cards in
+# models/cards/): both load with one tokenizer; with full attention the primary answers a fixed
+# set of 20 generated prompts (seeded, ~1,000 tokens, 7 chunks, held-out filler); the slice's
+# full-attention accuracy is what the card states; and recomputing every context row
+# (cacheblend and cacheclip at ratio 1.0) keeps full attention's answers: retention 1.0.
+# The prompts' filler comes from ../shared/corpus (skip without it).
+set -euo pipefail
+bin=${1:?usage: shipped_models_test.sh PATH/TO/cacheclip}
+root="$(cd "$(dirname "$0")/.." && pwd)"
+shared=${CACHECLIP_SHARED:-$root/../shared}
+corpus="$shared/corpus/wikipedia-nq-passages.txt"
+P="$root/models/cacheclip-primary.gguf"
+A="$root/models/cacheclip-aux.gguf"
+for f in "$P" "$A" "$root/models/cards/primary.md"; do
+  [[ -f "$f" ]] || { echo "FAIL: $f is missing (models/train/make_pair.sh makes it)"; exit 1; }
+done
+"$bin" inspect "$P" >/dev/null && "$bin" inspect "$A" >/dev/null && echo "ok: both models load"
+if [[ ! -f "$corpus" ]]; then
+  echo "skip: answers of the shipped pair (no corpus at $corpus for the prompts' filler)"
+  exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+task=${SHIPPED_TEST_TASK:-needle}
+python3 "$root/models/train/tasks.py" --task "$task" --n 20 --chunks 7 --chunk-words 66 --seed 4242 \
+  --split heldout --corpus "$corpus" -o "$tmp/$task.json"
+"$bin" eval -m "$P" --aux "$A" --tasks "$tmp/$task.json" --methods cacheblend,cacheclip --ratios 1.0 -N 20 \
+  --max-answer 24 --json-out "$tmp/eval.json" >"$tmp/eval.txt" 2>/dev/null
+python3 - "$tmp/eval.json" "$root/models/cards/primary.md" "$task" <<'PY'
+import json, re, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+task = sys.argv[3]
+acc = {(r["method"], r["ratio"]): r["accuracy"] for r in rows}
+full = acc[("full", None)]
+if full < 1.0:
+    sys.exit(f"FAIL: full attention answered {round(full * 20)}/20 of the fixed {task} prompts (expected 20/20)")
+print(f"ok: full attention answers all 20 fixed {task} prompts")
+card = None
+for line in open(sys.argv[2]):
+    m = re.match(rf"\| {task} \| (\d+) \| [^|]+\| [^|]+\| ([0-9.]+) \|", line)
+    if m:
+        card = float(m.group(2))
+if card is None:
+    sys.exit(f"FAIL: the card has no {task} row")
+if abs(full - card) > 0.1:
+    sys.exit(f"FAIL: the slice scores {full:.3f} with full attention, the card says {card:.3f}")
+print(f"ok: full attention on the slice ({full:.3f}) matches the card ({card:.3f})")
+for m in ("cacheblend", "cacheclip"):
+    got = acc[(m, 1.0)]
+    if got != full:
+        sys.exit(f"FAIL: {m} at ratio 1.0 scores {got:.3f}, full attention {full:.3f} (retention must be 1.0)")
+print("ok: cacheblend and cacheclip at ratio 1.0 keep retention 1.0")
+PY
+echo "all shipped-model checks passed"
