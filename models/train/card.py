@@ -15,9 +15,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bpe  # noqa: E402
 
-TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop")
+TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop", "copy")
 COLORS = {"needle": "#1f77b4", "multikey": "#ff7f0e", "multivalue": "#2ca02c", "vartrack": "#d62728",
-          "multihop": "#9467bd"}
+          "multihop": "#9467bd", "copy": "#7f7f7f"}
 
 
 def curves_svg(history, path, title):
@@ -85,7 +85,14 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     info = json.load(open(os.path.join(a.run, "train.json")))
-    history = [json.loads(line) for line in open(os.path.join(a.run, "log.jsonl")) if line.strip()]
+    history = []
+    for line in open(os.path.join(a.run, "log.jsonl")):
+        if line.strip():
+            rec = json.loads(line)
+            # A resumed run repeats the steps after its last checkpoint: keep the later timeline.
+            while history and history[-1]["step"] >= rec["step"]:
+                history.pop()
+            history.append(rec)
     ev = json.load(open(a.eval))
     tok = bpe.Tokenizer.load(os.path.join(a.tokenizer, "merges.txt"))
     c = info["config"]

@@ -7,7 +7,7 @@
 #                                     held-out prompts, model cards, curves (models/cards/)
 #   models/train/make_pair.sh         both
 #
-# Environment: MINUTES (training budget per model, default 95), WORK (scratch folder, default
+# Environment: MINUTES (training budget per model, default 88), WORK (scratch folder, default
 # build/train), CACHECLIP_CORPUS (the Wikipedia passages, default ../shared/corpus/...),
 # EVAL_N (prompts per task, default 200), CACHECLIP_BIN (default build/cacheclip).
 # Training runs under /usr/bin/python3 with Debian's python3-torch (scripts/setup.sh installs it).
@@ -15,7 +15,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${CACHECLIP_BIN:-$root/build/cacheclip}
 work=${WORK:-$root/build/train}
-minutes=${MINUTES:-95}
+minutes=${MINUTES:-88}
 eval_n=${EVAL_N:-200}
 corpus=${CACHECLIP_CORPUS:-$root/../shared/corpus/wikipedia-nq-passages.txt}
 py=/usr/bin/python3

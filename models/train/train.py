@@ -12,9 +12,12 @@ before torch loads: a spinning OpenMP team slows anything beside it ~30x on a 2-
 Every sequence is built exactly as the engine builds a request: BOS + prefix, then each chunk
 and the question tokenized alone and concatenated, then the answer and <|endoftext|>. The
 answer tokens (and the EOS after them) carry the task loss; every other token carries a
-language-modelling loss of weight --lm-weight. Plain corpus windows are mixed in (--lm-share).
+language-modelling loss of weight --lm-weight. Plain corpus windows are mixed in (--lm-share),
+and span-repeat sequences (--copy-share: text, a span, more text, the span again, with the
+task loss on the repeat) give a dense signal for the key-matched copying every task needs.
 
-Curriculum: stages of growing prompt length and task mix (STAGES). A stage ends when the
+Curriculum: stages of growing prompt length and task mix (STAGES); from stage 1 on, --long-share
+of the task prompts take the previous stage's (mastered) tasks at the final stage's length. A stage ends when the
 teacher-forced exact match of the last --window task examples (every answer token and the EOS
 the argmax: what greedy decoding would print) reaches --advance, after at least --min-steps.
 Teacher-forced exact match is greedy exact match, so the logged curve is the real accuracy on
@@ -164,8 +167,13 @@ class Data:
             stream.extend(tok.encode(" ".join(p)) + [tok.eos])
         self.stream = stream
 
-    def task_example(self, stage):
+    def task_example(self, stage, long_share=0.0):
         names, (c0, c1), (w0, w1) = STAGES[stage]
+        if stage > 0 and self.rng.random() < long_share:
+            # A task already mastered (the previous stage's), at the final stage's length: the
+            # length grows with the tasks mastered, not only with the curriculum stage.
+            names = STAGES[stage - 1][0]
+            _, (c0, c1), (w0, w1) = STAGES[-1]
         task = self.rng.choice(names)
         self.gen.chunk_words = self.rng.randint(w0, w1)
         n_chunks = self.rng.randint(c0, max(c0, c1))
@@ -183,17 +191,26 @@ class Data:
         at = self.rng.randrange(0, len(self.stream) - n - 1)
         return [self.tok.bos] + self.stream[at:at + n - 1]
 
-    def batch(self, stage, tokens, lm_share):
+    def batch(self, stage, tokens, lm_share, copy_share=0.0, long_share=0.0):
         """(ids, targets, answer mask, tasks, answer spans) padded to the longest sequence."""
         seqs, names, spans = [], [], []
         used = 0
         while used < tokens or not seqs:
-            if self.rng.random() < lm_share:
+            u = self.rng.random()
+            if u < lm_share:
                 s = self.lm_window(self.rng.randint(64, max(64, self.typical(stage))))
                 seqs.append((s, 0))
                 names.append(None)
+            elif u < lm_share + copy_share:
+                # Dense induction signal: a span of text, more text, the span again (loss on the
+                # repeat). Key-matched copying is what every task needs; this teaches it fast.
+                span = self.lm_window(self.rng.randint(8, 40))[1:]
+                a = self.lm_window(self.rng.randint(16, 96))
+                b = self.lm_window(self.rng.randint(16, 96))[1:]
+                seqs.append((a + span + b + span, len(span)))
+                names.append("copy")
             else:
-                task, p, a = self.task_example(stage)
+                task, p, a = self.task_example(stage, long_share)
                 seqs.append((p + a, len(a)))
                 names.append(task)
             used += len(seqs[-1][0])
@@ -310,6 +327,10 @@ def main(argv=None):
     ap.add_argument("--tokens", type=int, default=4096, help="tokens per step")
     ap.add_argument("--lm-share", type=float, default=0.2)
     ap.add_argument("--lm-weight", type=float, default=0.1)
+    ap.add_argument("--copy-share", type=float, default=0.15,
+                    help="share of span-repeat sequences (loss on the repeat): a dense copying signal")
+    ap.add_argument("--long-share", type=float, default=0.25,
+                    help="from stage 1: share of task prompts that take a mastered task at full length")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
@@ -341,7 +362,12 @@ def main(argv=None):
 
     recent = collections.deque(maxlen=a.window)
     per_task = collections.defaultdict(lambda: collections.deque(maxlen=200))
-    log = open(os.path.join(a.out, "log.jsonl"), "a")
+    # On resume the log restarts from the checkpoint's history: steps logged after the last
+    # checkpoint belong to a timeline that was lost.
+    log = open(os.path.join(a.out, "log.jsonl"), "w")
+    for rec in history:
+        log.write(json.dumps(rec) + "\n")
+    log.flush()
     t_start, t_ckpt = time.time() - spent, time.time()
     run_loss, run_n = 0.0, 0
 
@@ -358,7 +384,7 @@ def main(argv=None):
         lr = a.lr * min(1.0, (step + 1) / a.warmup)  # constant after warm-up
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, tgt, amask, names, spans = data.batch(stage, a.tokens, a.lm_share)
+        ids, tgt, amask, names, spans = data.batch(stage, a.tokens, a.lm_share, a.copy_share, a.long_share)
         logits = model(ids)
         ce = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), reduction="none",
                              ignore_index=-100).view(tgt.shape)
@@ -381,7 +407,8 @@ def main(argv=None):
                     continue
                 i, s, e = sp
                 ok = bool((pred[i, s:e] == tgt[i, s:e]).all())
-                recent.append(ok)
+                if name != "copy":  # the curriculum advances on the tasks only
+                    recent.append(ok)
                 per_task[name].append(ok)
         if (len(recent) == a.window and sum(recent) / len(recent) >= a.advance and stage_steps >= a.min_steps
                 and stage + 1 < len(STAGES)):
