@@ -83,6 +83,7 @@ def main(argv=None):
     ap.add_argument("--tasks-dir", required=True)
     ap.add_argument("--tokenizer", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--note", default="", help="a line about this run added to the training section")
     a = ap.parse_args(argv)
     info = json.load(open(os.path.join(a.run, "train.json")))
     history = []
@@ -145,6 +146,8 @@ def main(argv=None):
              f"AVX2, torch {info['torch']}, fp32), beside the other model's run; last stage reached: "
              f"{info['stage']} of {len(info['stages']) - 1}. The budget is wall-clock, so a rerun reaches a "
              "similar but not identical step count (`--max-steps` fixes it).")
+    if a.note:
+        L.append(f"- {a.note}")
     L.append(f"- Curves: `models/train/runs/{a.name}/log.jsonl` (every 20 steps), plotted in [{svg}]({svg}).")
     L.append("")
     L.append(f"![training curves]({svg})")

@@ -67,7 +67,8 @@ if [[ "$what" == all || "$what" == ship ]]; then
     mkdir -p "$train/runs/$m"
     cp "$work/$m/log.jsonl" "$work/$m/train.json" "$train/runs/$m/"
     $py "$train/card.py" --name "$m" --run "$work/$m" --gguf "$root/models/cacheclip-$m.gguf" \
-      --eval "$ev/$m.json" --tasks-dir "$ev" --tokenizer "$work/tokenizer" --out "$root/models/cards"
+      --eval "$ev/$m.json" --tasks-dir "$ev" --tokenizer "$work/tokenizer" --out "$root/models/cards" \
+      --note "${CARD_NOTE:-}"
   done
   echo "make_pair: shipped models/cacheclip-primary.gguf, models/cacheclip-aux.gguf and models/cards/"
 fi

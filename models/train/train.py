@@ -17,7 +17,7 @@ and span-repeat sequences (--copy-share: text, a span, more text, the span again
 task loss on the repeat) give a dense signal for the key-matched copying every task needs.
 
 Curriculum: stages of growing prompt length and task mix (STAGES); from stage 1 on, --long-share
-of the task prompts take the previous stage's (mastered) tasks at the final stage's length. A stage ends when the
+of the batches take the previous stage's (mastered) tasks at the final stage's length. A stage ends when the
 teacher-forced exact match of the last --window task examples (every answer token and the EOS
 the argmax: what greedy decoding would print) reaches --advance, after at least --min-steps.
 Teacher-forced exact match is greedy exact match, so the logged curve is the real accuracy on
@@ -167,9 +167,9 @@ class Data:
             stream.extend(tok.encode(" ".join(p)) + [tok.eos])
         self.stream = stream
 
-    def task_example(self, stage, long_share=0.0):
+    def task_example(self, stage, long=False):
         names, (c0, c1), (w0, w1) = STAGES[stage]
-        if stage > 0 and self.rng.random() < long_share:
+        if long:
             # A task already mastered (the previous stage's), at the final stage's length: the
             # length grows with the tasks mastered, not only with the curriculum stage.
             names = STAGES[stage - 1][0]
@@ -195,13 +195,16 @@ class Data:
         """(ids, targets, answer mask, tasks, answer spans) padded to the longest sequence."""
         seqs, names, spans = [], [], []
         used = 0
+        # A whole batch is long or not (sequences are padded to the longest of their batch).
+        long = stage > 0 and self.rng.random() < long_share
         while used < tokens or not seqs:
             u = self.rng.random()
             if u < lm_share:
-                s = self.lm_window(self.rng.randint(64, max(64, self.typical(stage))))
+                n = self.typical(len(STAGES) - 1 if long else stage)
+                s = self.lm_window(self.rng.randint(n // 2 if long else 64, max(64, n)))
                 seqs.append((s, 0))
                 names.append(None)
-            elif u < lm_share + copy_share:
+            elif u < lm_share + copy_share and not long:
                 # Dense induction signal: a span of text, more text, the span again (loss on the
                 # repeat). Key-matched copying is what every task needs; this teaches it fast.
                 span = self.lm_window(self.rng.randint(8, 40))[1:]
@@ -210,7 +213,7 @@ class Data:
                 seqs.append((a + span + b + span, len(span)))
                 names.append("copy")
             else:
-                task, p, a = self.task_example(stage, long_share)
+                task, p, a = self.task_example(stage, long)
                 seqs.append((p + a, len(a)))
                 names.append(task)
             used += len(seqs[-1][0])
@@ -330,7 +333,7 @@ def main(argv=None):
     ap.add_argument("--copy-share", type=float, default=0.15,
                     help="share of span-repeat sequences (loss on the repeat): a dense copying signal")
     ap.add_argument("--long-share", type=float, default=0.25,
-                    help="from stage 1: share of task prompts that take a mastered task at full length")
+                    help="from stage 1: share of batches whose prompts take a mastered task at full length")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
