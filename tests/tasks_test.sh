@@ -24,13 +24,26 @@ for corpus in (None, "/nonexistent"):
                 for part in ans.split():
                     assert part in text, f"{task}: answer part {part!r} is in no chunk"
         if task == "vartrack":
+            import re
             for ex in a:
-                holders = [i for i, c in enumerate(ex["chunks"]) if "VAR " in c]
-                assert len(holders) == 3, f"vartrack: links must sit in 3 different chunks, got {holders}"
+                # Follow the asked chain back from the question's variable: 3 links in 3 chunks,
+                # ending at the answer; the distractor chain holds another value.
+                var = re.search(r"VAR (X\w+) hold", ex["question"]).group(1)
+                holders, values = [], re.findall(r"VAR X\w+ = (\d+)\.", " ".join(ex["chunks"]))
+                while True:
+                    hit = [(i, m) for i, c in enumerate(ex["chunks"]) for m in re.findall(rf"VAR {var} = (\w+)\.", c)]
+                    assert len(hit) == 1, f"vartrack: {var} must be assigned exactly once"
+                    holders.append(hit[0][0])
+                    if hit[0][1].isdigit():
+                        assert [hit[0][1]] == ex["answers"], "vartrack: the chain does not end at the answer"
+                        break
+                    var = hit[0][1]
+                assert len(set(holders)) == 3, f"vartrack: links must sit in 3 different chunks, got {holders}"
+                assert len(set(values)) == 2 and ex["answers"][0] in values, "vartrack: needs a distractor value"
         if task == "multihop":
             for ex in a:
-                assert sum(" works with " in c for c in ex["chunks"]) == 1
-                assert sum(" lives in " in c for c in ex["chunks"]) == 1
+                text = " ".join(ex["chunks"])
+                assert text.count(" works with ") == 2 and text.count(" lives in ") == 2, "multihop: two pairs"
 try:
     t.generate("nope", 1, 1, 1, 1, None)
     raise SystemExit("unknown task accepted")

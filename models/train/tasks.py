@@ -7,8 +7,10 @@ needs placed inside chunks among natural filler text:
   needle      one "The special code of <key> is <value>." in one chunk
   multikey    several keys with values, the question asks for one (the others are distractors)
   multivalue  one key with several values in different chunks; all of them must be given
-  vartrack    variable tracking: X1 = v, X2 = X1, X3 = X2 ... with every link in a different chunk
-  multihop    a 2-3 step lookup across chunks: "<a> works with <b>." "<b> lives in <city>."
+  vartrack    variable tracking: X1 = v, X2 = X1, X3 = X2 ... with every link in a different chunk,
+              beside a second chain with another value (so the only number is never the answer)
+  multihop    a 2-step lookup across chunks: "<a> works with <b>." "<b> lives in <city>.", beside
+              a second pair with another city
 
 Filler is taken from ../shared/corpus/wikipedia-nq-passages.txt when it exists (one passage per
 chunk), else from a small built-in word list, so the generator runs anywhere.
@@ -115,20 +117,39 @@ class Gen:
             q, lead, ans = (f"What are all the special codes of {k}? List them in increasing order.",
                             f"The special codes of {k} are ", [" ".join(vals)])
         elif task == "vartrack":
+            # Two chains (the second a distractor with its own value): the answer needs the
+            # asked chain followed link by link, every link in a different chunk.
             hops = min(n_chunks, 3)
-            names = [f"X{self.rng.randrange(10, 99)}{chr(65 + i)}" for i in range(hops)]
-            v = self.code()
-            order = self.rng.sample(range(n_chunks), hops)  # every link in a different chunk
-            place(order[0], f"VAR {names[0]} = {v}.")
-            for i in range(1, hops):
-                place(order[i], f"VAR {names[i]} = {names[i - 1]}.")
+            used = set()
+
+            def fresh():
+                while True:
+                    n = f"X{self.rng.randrange(10, 99)}{chr(65 + self.rng.randrange(26))}"
+                    if n not in used:
+                        used.add(n)
+                        return n
+            chains = []
+            for _ in range(2):
+                names = [fresh() for _ in range(hops)]
+                v = self.code()
+                order = self.rng.sample(range(n_chunks), hops)
+                place(order[0], f"VAR {names[0]} = {v}.", self.rng.random())
+                for i in range(1, hops):
+                    place(order[i], f"VAR {names[i]} = {names[i - 1]}.", self.rng.random())
+                chains.append((names, v))
+            names, v = chains[self.rng.randrange(2)]
             q, lead, ans = f"Which value does VAR {names[-1]} hold in the end?", f"VAR {names[-1]} holds ", [v]
         elif task == "multihop":
-            a, b = self.rng.sample(_NAMES, 2)
-            city = self.rng.choice(_CITIES)
-            c1, c2 = self.rng.sample(range(n_chunks), 2) if n_chunks >= 2 else (0, 0)
-            place(c1, f"{a} works with {b}.")
-            place(c2, f"{b} lives in {city}.")
+            # Two "works with" / "lives in" pairs (one a distractor): the asked person's
+            # colleague decides the city; each pair's facts sit in two different chunks.
+            a, b, c, d = self.rng.sample(_NAMES, 4)
+            city, other = self.rng.sample(_CITIES, 2)
+            for x, y, town in ((a, b, city), (c, d, other)):
+                c1, c2 = self.rng.sample(range(n_chunks), 2) if n_chunks >= 2 else (0, 0)
+                place(c1, f"{x} works with {y}.", self.rng.random())
+                place(c2, f"{y} lives in {town}.", self.rng.random())
+            if self.rng.random() < 0.5:
+                a, city = c, other
             q, lead, ans = f"In which city does the colleague of {a} live?", f"The colleague of {a} lives in ", [city]
         else:
             raise ValueError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
