@@ -55,9 +55,12 @@ if [[ "$what" == all || "$what" == ship ]]; then
     $py "$train/tasks.py" --task "$t" --n "$eval_n" --chunks 7 --chunk-words 66 --seed $((9000 + i)) \
       --split heldout --corpus "$corpus" -o "$ev/$t.json"
   done
+  # And single needles at the length most of the training ran at (3 chunks of 30 words).
+  $py "$train/tasks.py" --task needle --n "$eval_n" --chunks 3 --chunk-words 30 --seed 9100 --split heldout \
+    --corpus "$corpus" -o "$ev/needle-short.json"
   args=(-m "$root/models/cacheclip-primary.gguf" --aux "$root/models/cacheclip-aux.gguf" -N "$eval_n" --max-answer 24)
   tasks=()
-  for t in needle multikey multivalue vartrack multihop; do tasks+=(--tasks "$ev/$t.json"); done
+  for t in needle-short needle multikey multivalue vartrack multihop; do tasks+=(--tasks "$ev/$t.json"); done
   "$bin" eval "${args[@]}" "${tasks[@]}" --methods naive,cacheclip --ratios 0.2 --json-out "$ev/primary.json" | tee "$ev/primary.txt"
   # The aux model answering alone (its own full attention): for its card.
   "$bin" eval -m "$root/models/cacheclip-aux.gguf" -N "$eval_n" --max-answer 24 "${tasks[@]}" --methods naive \
@@ -66,6 +69,7 @@ if [[ "$what" == all || "$what" == ship ]]; then
   for m in primary aux; do
     mkdir -p "$train/runs/$m"
     cp "$work/$m/log.jsonl" "$work/$m/train.json" "$train/runs/$m/"
+    cp "$ev/$m.json" "$train/runs/$m/eval.json"
     $py "$train/card.py" --name "$m" --run "$work/$m" --gguf "$root/models/cacheclip-$m.gguf" \
       --eval "$ev/$m.json" --tasks-dir "$ev" --tokenizer "$work/tokenizer" --out "$root/models/cards" \
       --note "${CARD_NOTE:-}"
