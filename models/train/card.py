@@ -132,7 +132,10 @@ def main(argv=None):
              "(needle, multikey, multivalue, vartrack, multihop; filler from the training split of "
              "`../shared/corpus/wikipedia-nq-passages.txt`, every passage but each 20th) built exactly "
              "as the engine builds a request, and plain windows of the same passages "
-             f"({args['lm_share']:.0%} of the sequences).")
+             f"({args['lm_share']:.0%} of the sequences), and span-repeat sequences (text, a span, more text, "
+             f"the span again, loss on the repeat; {args.get('copy_share', 0):.0%}) for a dense copying signal. "
+             f"From stage 1 on, {args.get('long_share', 0):.0%} of the batches take the previous stage's tasks "
+             "at the final stage's length.")
     L.append(f"- Loss: cross-entropy on the answer tokens and the EOS after them, plus {args['lm_weight']} x the "
              "language-modelling loss on every other token.")
     L.append("- Curriculum (prompt length and task mix grow when the last "
