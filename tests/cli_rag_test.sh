@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end checks of precompute / rag / compare on models the writer makes (and stories260K
+# End-to-end checks of precompute / rag / ask / compare on models the writer makes (and stories260K
 # when the shared data is there): store hits, corrupted files recomputed, one-line errors.
 set -euo pipefail
 bin=${1:?usage: cli_rag_test.sh PATH/TO/cacheclip}
@@ -57,6 +57,35 @@ check "clean after recompute" "0 misses, 0 rejected" "$out"
 out=$("$bin" compare -m "$tmp/p.gguf" --aux "$tmp/a.gguf" --prefix "Answer from the documents." "${docs[@]}" -q "Where is the key?" -n 4 2>&1)
 for m in prefix naive epic cacheblend ape cacheclip; do check "compare $m" "| $m" "$out"; done
 check "compare premise" "premise (last-layer attention" "$out"
+
+# ask: questions side by side per method over a documents folder, prefix read from a file.
+printf 'Answer from the documents.' >"$tmp/prefix.txt"
+printf '[{"question": "Where is the key?", "answers": ["under the table"]}, {"question": "What is behind the door?"}]' >"$tmp/qs.json"
+out=$("$bin" ask -m "$tmp/p.gguf" --aux "$tmp/a.gguf" --store "$tmp/store" --docs "$tmp/docs" --prefix-file "$tmp/prefix.txt" \
+  --questions "$tmp/qs.json" --methods full,naive,cacheclip -n 4 2>/dev/null)
+check "ask rows" "| 2 | What is behind the door?" "$out"
+check "ask columns" "| full         | TTFT ms | reused/recomp | naive" "$out"
+check "ask summary" "cacheclip  mean TTFT" "$out"
+check "ask scores against the answers" "/2 correct" "$out"
+check "ask hits the precomputed chunks (prefix file byte for byte)" ", 0 misses" "$out"
+json=$("$bin" ask -m "$tmp/p.gguf" --store "$tmp/store" --docs "$tmp/docs" --prefix-file "$tmp/prefix.txt" \
+  -q "Where is the key?" --methods full,naive -n 4 --json 2>/dev/null)
+ref=$("$bin" rag -m "$tmp/p.gguf" --store "$tmp/store" "${docs[@]}" --prefix "Answer from the documents." \
+  -q "Where is the key?" --method naive -n 4 2>/dev/null)
+python3 -c '
+import json, sys
+q = json.loads(sys.argv[1])["questions"][0]
+assert q["full"]["reused"] == 0 and q["naive"]["reused"] > 0 and q["naive"]["missing_chunks"] == 0, q
+assert q["naive"]["answer"] == sys.argv[2], (q["naive"]["answer"], sys.argv[2])
+' "$json" "$ref" && echo "ok: ask json (full reuses nothing, naive reuses the store; same answer as rag)" \
+  || { echo "FAIL: ask json"; fails=$((fails + 1)); }
+run_fail "ask -q and --questions" "give -q or --questions, not both" "$bin" ask -m "$tmp/p.gguf" --docs "$tmp/docs" -q x --questions "$tmp/qs.json"
+run_fail "ask --docs and --doc" "not both" "$bin" ask -m "$tmp/p.gguf" --docs "$tmp/docs" "${docs[@]}" -q x
+printf '[{"q": 1}]' >"$tmp/badqs.json"
+run_fail "ask bad questions" "entry 0 needs \"question\"" "$bin" ask -m "$tmp/p.gguf" --docs "$tmp/docs" --questions "$tmp/badqs.json"
+run_fail "ask cacheclip without aux" "cacheclip needs an auxiliary model" "$bin" ask -m "$tmp/p.gguf" --docs "$tmp/docs" -q x
+run_fail "prefix and prefix file" "give --prefix or --prefix-file, not both" "$bin" rag -m "$tmp/p.gguf" "${docs[@]}" -q x \
+  --prefix a --prefix-file "$tmp/prefix.txt"
 
 run_fail "rag bad method" "unknown method 'blend'" "$bin" rag -m "$tmp/p.gguf" "${docs[@]}" -q "x" --method blend
 run_fail "rag no docs" "no documents" "$bin" rag -m "$tmp/p.gguf" -q "x"

@@ -147,8 +147,9 @@ def main(argv=None):
         L.append(f"  - stage {i}: {chunks[0]}-{chunks[1]} chunks of {words[0]}-{words[1]} words; {', '.join(names)}{mark}")
     L.append(f"- AdamW (β 0.9/0.95, weight decay 0.01), learning rate {args['lr']:g} after {args['warmup']} warm-up "
              f"steps, then constant; ~{args['tokens']} tokens per step; seed {args['seed']}.")
-    L.append(f"- {info['steps']} steps in {info['seconds'] / 60:.1f} minutes on one CPU thread (2-core AMD EPYC VM, "
-             f"AVX2, torch {info['torch']}, fp32), beside the other model's run; last stage reached: "
+    where = info.get("machine", "a CPU not recorded by this run")
+    L.append(f"- {info['steps']} steps in {info['seconds'] / 60:.1f} minutes, {args['threads']} thread(s) at the end "
+             f"({where}; torch {info['torch']}, fp32), beside the other model's run; last stage reached: "
              f"{info['stage']} of {len(info['stages']) - 1}. The budget is wall-clock, so a rerun reaches a "
              "similar but not identical step count (`--max-steps` fixes it).")
     if a.note:

@@ -38,18 +38,13 @@ import sys
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Every step allocates tens of MB of activations; with glibc's default mmap threshold each is a
-# fresh mmap whose pages the kernel zeroes again (measured: half the step time in the kernel).
-# Keep freed memory in the heap instead. glibc reads these only at start-up, hence the re-exec.
-# OpenBLAS (torch's BLAS on Debian) starts its own threads unless told: with two jobs side by
-# side that oversubscribes the cores, so both pools get the --threads count.
-if __name__ == "__main__" and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
-    os.environ["MALLOC_MMAP_THRESHOLD_"] = str(1 << 30)
-    os.environ["MALLOC_TRIM_THRESHOLD_"] = str(1 << 31)
-    n = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv[:-1] else "1"
-    os.environ.setdefault("OMP_NUM_THREADS", n)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", n)
-    os.execv(sys.executable, [sys.executable] + sys.argv)
+# OpenBLAS (torch's BLAS on Debian) and OpenMP start their own thread pools when torch loads:
+# with two jobs side by side that oversubscribes the cores (measured: one job used 1.2 cores with
+# --threads 1), so both pools get the --threads count before the import.
+if __name__ == "__main__":
+    _n = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv[:-1] else "1"
+    os.environ.setdefault("OMP_NUM_THREADS", _n)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", _n)
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -286,6 +281,22 @@ def export_hf(model, tok, out_dir, name):
 
 # ---------------------------------------------------------------------------------------------
 
+def machine():
+    """The CPU the run trained on (for the card): model name, cores, the ISA that matters."""
+    name, flags = "unknown CPU", ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name") and name == "unknown CPU":
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = line
+    except OSError:
+        pass
+    isa = "AVX512-BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags else \
+        "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{os.cpu_count()}-core {name}, {isa}"
+
+
 def heldout_ppl(model, tok, corpus, n_tokens=16384, t=256):
     """Perplexity over the held-out passages (each 20th), in windows of t tokens."""
     stream = []
@@ -437,7 +448,7 @@ def main(argv=None):
     info = {"name": a.name, "args": vars(a), "config": c, "parameters": n_params(model), "steps": step,
             "seconds": round(time.time() - t_start, 1), "stage": stage, "stages": [list(map(list, s[1:])) + [list(s[0])]
                                                                                   for s in STAGES],
-            "heldout_ppl": round(ppl, 3), "torch": torch.__version__}
+            "heldout_ppl": round(ppl, 3), "torch": torch.__version__, "machine": machine()}
     with open(os.path.join(a.out, "train.json"), "w") as f:
         json.dump(info, f, indent=1)
     print(f"{a.name}: done, {step} steps, {info['seconds'] / 60:.1f} min, stage {stage}, held-out ppl {ppl:.2f}",

@@ -24,9 +24,7 @@ WeightView view_of(const Tensor& t) {
   return v;
 }
 
-}  // namespace
-
-namespace {
+// Rows per prefill micro-batch: CACHECLIP_UBATCH or 512.
 int64_t pick_ubatch() {
   if (const char* e = std::getenv("CACHECLIP_UBATCH"); e && *e) {
     char* end = nullptr;

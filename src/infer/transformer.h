@@ -83,8 +83,8 @@ class Transformer {
 
  private:
   // Rows per micro-batch: activations stay O(ubatch x n_ff) however long the prompt. 512;
-  // CACHECLIP_UBATCH=N trades prefill speed for memory (0.5B Q4_0, pp2048: 128 rows take
-  // 20 MiB less at ~15-25% lower prefill speed, docs/PERFORMANCE.md).
+  // CACHECLIP_UBATCH=N trades prefill speed for memory (0.5B Q4_0: 128 rows took 20 MiB less
+  // at 14% lower pp512 and 23% lower pp2048 speed, docs/PERFORMANCE.md).
   int64_t ubatch_ = 512;
   std::vector<float> forward_batch(std::span<const int32_t> tokens, std::span<const int64_t> pos,
                                    std::span<const int64_t> slot, KVCache& kv, int64_t n_attend,

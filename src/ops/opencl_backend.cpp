@@ -48,22 +48,18 @@ const char* cl_error_name(cl_int e) {
   }
 }
 
-std::string dev_str(cl_device_id d, cl_device_info what) {
+// A string property through an OpenCL getter (size query, then the bytes; trailing NULs dropped).
+template <class Get, class Obj, class Info>
+std::string cl_string(Get get, Obj obj, Info what) {
   size_t n = 0;
-  clGetDeviceInfo(d, what, 0, nullptr, &n);
+  get(obj, what, 0, nullptr, &n);
   std::string s(n, '\0');
-  clGetDeviceInfo(d, what, n, s.data(), nullptr);
+  get(obj, what, n, s.data(), nullptr);
   while (!s.empty() && s.back() == '\0') s.pop_back();
   return s;
 }
-std::string plat_str(cl_platform_id p, cl_platform_info what) {
-  size_t n = 0;
-  clGetPlatformInfo(p, what, 0, nullptr, &n);
-  std::string s(n, '\0');
-  clGetPlatformInfo(p, what, n, s.data(), nullptr);
-  while (!s.empty() && s.back() == '\0') s.pop_back();
-  return s;
-}
+std::string dev_str(cl_device_id d, cl_device_info what) { return cl_string(clGetDeviceInfo, d, what); }
+std::string plat_str(cl_platform_id p, cl_platform_info what) { return cl_string(clGetPlatformInfo, p, what); }
 template <typename T>
 T dev_val(cl_device_id d, cl_device_info what) {
   T v{};
