@@ -20,6 +20,10 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Drops the whole pages inside [offset, offset + n) from the process's resident set (a hint:
+  // madvise MADV_DONTNEED; the bytes stay valid and are read again from the page cache if
+  // touched). For parts read once at load, such as a GGUF file's metadata.
+  void release(size_t offset, size_t n) const;
 
  private:
   MappedFile() = default;

@@ -54,13 +54,15 @@ Runner add_generate(CLI::App& app) {
     LoadOptions lo;
     lo.tokenizer_path = o->tokenizer;
     Model m = load_model(o->model, lo);
-    Tokenizer tok(m.tokenizer);
+    // The Tokenizer takes the model's spec over: no second copy of a 150k vocabulary.
+    Tokenizer tok(std::move(m.tokenizer));
     std::vector<int32_t> ids;
     bool echo = !o->no_echo;
     if (o->chat) {
-      if (m.tokenizer.chat_template.empty()) fail(m.path, ": the model has no chat template; drop --chat");
-      ChatFormat f = detect_chat_format(m.tokenizer.chat_template);
-      std::string text = apply_chat_template(f, {{"user", prompt}}, true, m.tokenizer);
+      const TokenizerSpec& ts = tok.spec();
+      if (ts.chat_template.empty()) fail(m.path, ": the model has no chat template; drop --chat");
+      ChatFormat f = detect_chat_format(ts.chat_template);
+      std::string text = apply_chat_template(f, {{"user", prompt}}, true, ts);
       ids = tok.encode(text, false, true);
       echo = false;
     } else {

@@ -201,7 +201,10 @@ std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
     L->aux = std::make_unique<RagModel>(L->am, L->aux_be ? *L->aux_be : *L->be);
     L->eng->set_aux(L->aux.get());
   }
-  L->tok = std::make_unique<Tokenizer>(L->pm.tokenizer);
+  // set_aux has compared the two vocabularies: from here the Tokenizer holds the only copy (the
+  // primary's spec moves into it; the aux's is dropped), not three of a 150k vocabulary.
+  L->tok = std::make_unique<Tokenizer>(std::move(L->pm.tokenizer));
+  L->am.tokenizer = {};
   return L;
 }
 

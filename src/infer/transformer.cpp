@@ -167,7 +167,6 @@ Transformer::Workspace& Transformer::workspace(int64_t n, bool ape) {
     ws_.v = buf(n * kvd);
     ws_.att = buf(n * qd);
     ws_.g = buf(n * F);
-    ws_.u = buf(n * F);
     ws_.att2.reset();
     ws_.lse.reset();
     ws_.lse2.reset();
@@ -212,7 +211,7 @@ void Transformer::run_layer(int64_t l, DeviceBuffer& x, std::span<const int64_t>
   if (l < 0 || l >= c.n_layer) fail("run_layer: layer ", l, " of a ", c.n_layer, "-layer model");
   check_rows(pos, slot, kv, n_attend);
   if (n == 0) return;
-  const int64_t D = c.n_embd, H = c.n_head, KV = c.n_head_kv, hd = c.head_dim, F = c.n_ff;
+  const int64_t D = c.n_embd, H = c.n_head, KV = c.n_head_kv, hd = c.head_dim;
   const int64_t qd = H * hd, kvd = KV * hd;
   CC_ASSERT(x.bytes() >= static_cast<size_t>(n * D) * 4);
   // Long calls whose rows increase in position run in micro-batches (exact: a row only sees
@@ -282,9 +281,7 @@ void Transformer::run_layer(int64_t l, DeviceBuffer& x, std::span<const int64_t>
   be_.matmul(*L.wo, nullptr, *w.att, *w.xn, n);
   be_.add(*w.xn, x, n * D);
   be_.rms_norm(x, *L.ffn_norm, *w.xn, n, D, c.rms_eps);
-  be_.matmul(*L.gate, nullptr, *w.xn, *w.g, n);
-  be_.matmul(*L.up, nullptr, *w.xn, *w.u, n);
-  be_.swiglu(*w.g, *w.u, *w.g, n * F);
+  be_.matmul_swiglu(*L.gate, *L.up, *w.xn, *w.g, n);
   be_.matmul(*L.down, nullptr, *w.g, *w.xn, n);
   be_.add(*w.xn, x, n * D);
 }

@@ -93,7 +93,7 @@ class Transformer {
   // Activation buffers sized for the largest call so far (one host thread per transformer).
   struct Workspace {
     int64_t rows = 0;
-    std::unique_ptr<DeviceBuffer> xn, q, k, v, att, g, u, att2, lse, lse2;
+    std::unique_ptr<DeviceBuffer> xn, q, k, v, att, g, att2, lse, lse2;  // g: the FFN's [n, F] SwiGLU
   };
   Workspace& workspace(int64_t n, bool ape);
   Workspace ws_;

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "base/error.h"
@@ -152,94 +153,22 @@ class CpuBackend final : public Backend {
     CC_ASSERT(static_cast<size_t>(n * cols) * 4 <= x.bytes() && static_cast<size_t>(n * rows) * 4 <= y.bytes());
     if (n <= kGemvRows) {
       // Few rows (decode): read each weight row once in its stored format; no scratch.
-      const size_t rb = dtype_row_bytes(w.type, cols);
-      const auto* wb = static_cast<const uint8_t*>(w.data);
-      const auto& K = simd::kernels();
 #pragma omp parallel num_threads(nt)
       {
         pin();
 #pragma omp for schedule(static)
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t i = 0; i < n; ++i) ys[i * rows + r] = K.dot_row(w.type, wb + r * rb, xs + i * cols, cols);
-      }
-      }
-    } else if (const simd::Bf16Gemm* bg = simd::bf16_gemm();
-               bg && cols % 2 == 0 && (w.type == DType::BF16 || dtype_is_quantized(w.type))) {
-      // AVX512-BF16 route (twice the fp32 FMA rate): activations rounded to bf16 once per call;
-      // BF16 weights used in place, block-quantized ones decoded a 64-row tile at a time and
-      // rounded to bf16 (<= 2^-9 relative, far below their own quantization error).
-      uint16_t* xb = grow(xb_ws_, static_cast<size_t>(n * cols));
-      const int64_t chunk = 4096;
-#pragma omp parallel num_threads(nt)
-      {
-        pin();
-#pragma omp for
-      for (int64_t c = 0; c < (n * cols + chunk - 1) / chunk; ++c) {
-        bg->f32_to_bf16(xs + c * chunk, xb + c * chunk, std::min(chunk, n * cols - c * chunk));
-      }
-      }
-      const int64_t tile = 64, n_tiles = (rows + tile - 1) / tile;
-      const bool in_place = w.type == DType::BF16;
-      const size_t rb = dtype_row_bytes(w.type, cols);
-      const auto* wb = static_cast<const uint8_t*>(w.data);
-      float* fscratch = in_place ? nullptr : grow(f_ws_, static_cast<size_t>(nt * tile * cols));
-      uint16_t* bscratch = in_place ? nullptr : grow(b_ws_, static_cast<size_t>(nt * tile * cols));
-#pragma omp parallel num_threads(nt)
-      {
-        pin();
-        const size_t me = static_cast<size_t>(omp_get_thread_num());
-        float* ft = in_place ? nullptr : fscratch + me * tile * cols;
-        uint16_t* bt = in_place ? nullptr : bscratch + me * tile * cols;
-#pragma omp for schedule(dynamic)
-        for (int64_t t = 0; t < n_tiles; ++t) {
-          const int64_t r0 = t * tile, nr = std::min(tile, rows - r0);
-          const uint16_t* wt;
-          if (in_place) {
-            wt = reinterpret_cast<const uint16_t*>(wb + r0 * rb);
-          } else {
-            for (int64_t r = 0; r < nr; ++r) simd::kernels().to_f32(w.type, wb + (r0 + r) * rb, ft + r * cols, cols);
-            bg->f32_to_bf16(ft, bt, nr * cols);
-            wt = bt;
-          }
-          bg->gemm(xb, n, wt, nr, cols, ys + r0, rows);
-        }
-      }
-    } else if (w.type == DType::F32) {
-      // Tiles of output features; each thread runs a single-threaded sgemm on its tile.
-      const int64_t tile = std::max<int64_t>(16, (rows + nt * 4 - 1) / (nt * 4));
-      const int64_t n_tiles = (rows + tile - 1) / tile;
-      const auto* wf = static_cast<const float*>(w.data);
-#pragma omp parallel num_threads(nt)
-      {
-        pin();
-#pragma omp for schedule(dynamic)
-      for (int64_t t = 0; t < n_tiles; ++t) {
-        const int64_t r0 = t * tile, nr = std::min(tile, rows - r0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(nr),
-                    static_cast<int>(cols), 1.0f, xs, static_cast<int>(cols), wf + r0 * cols,
-                    static_cast<int>(cols), 0.0f, ys + r0, static_cast<int>(rows));
-      }
+        for (int64_t r = 0; r < rows; ++r) gemv_row(w, r, xs, n, ys + r, rows);
       }
     } else {
-      const int64_t tile = 64;
-      const int64_t n_tiles = (rows + tile - 1) / tile;
-      const size_t rb = dtype_row_bytes(w.type, cols);
-      const auto* wb = static_cast<const uint8_t*>(w.data);
-      // Per-thread scratch taken before the region: nothing in a parallel region allocates.
-      float* scratch = grow(f_ws_, static_cast<size_t>(nt * tile * cols));
+      const Gemm g = prepare_gemm({&w}, xs, n, nt);
 #pragma omp parallel num_threads(nt)
       {
         pin();
-        float* sc = scratch + static_cast<size_t>(omp_get_thread_num()) * tile * cols;
+        const int me = omp_get_thread_num();
 #pragma omp for schedule(dynamic)
-        for (int64_t t = 0; t < n_tiles; ++t) {
-          const int64_t r0 = t * tile, nr = std::min(tile, rows - r0);
-          for (int64_t r = 0; r < nr; ++r) {
-            simd::kernels().to_f32(w.type, wb + (r0 + r) * rb, sc + r * cols, cols);
-          }
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(nr),
-                      static_cast<int>(cols), 1.0f, xs, static_cast<int>(cols), sc,
-                      static_cast<int>(cols), 0.0f, ys + r0, static_cast<int>(rows));
+        for (int64_t t = 0; t < g.n_tiles; ++t) {
+          const int64_t r0 = t * g.tile;
+          gemm_tile(g, w, r0, std::min(g.tile, rows - r0), ys + r0, rows, me);
         }
       }
     }
@@ -247,6 +176,49 @@ class CpuBackend final : public Backend {
       std::vector<float> tmp;
       const float* b = vec_f32(bias->view(), rows, tmp);
       for (int64_t i = 0; i < n; ++i) simd::kernels().axpy(1.0f, b, ys + i * rows, rows);
+    }
+  }
+
+  // Fused: each tile of F output features gets its gate columns straight into y and its up
+  // columns into a per-thread [n, tile] scratch, combined at once; no [n, F] up buffer.
+  void matmul_swiglu(const DeviceWeight& gate, const DeviceWeight& up, const DeviceBuffer& x, DeviceBuffer& y,
+                     int64_t n) override {
+    const int nt = team_.load();
+    const WeightView &wg = gate.view(), &wu = up.view();
+    CC_ASSERT(wg.rows == wu.rows && wg.cols == wu.cols);
+    const int64_t F = wg.rows, cols = wg.cols;
+    const float* xs = cb(x).f();
+    float* ys = cb(y).f();
+    CC_ASSERT(static_cast<size_t>(n * cols) * 4 <= x.bytes() && static_cast<size_t>(n * F) * 4 <= y.bytes());
+    const auto& K = simd::kernels();
+    if (n <= kGemvRows) {
+      float* us = grow(u_ws_, static_cast<size_t>(n * F));
+#pragma omp parallel num_threads(nt)
+      {
+        pin();
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < F; ++r) {
+          gemv_row(wg, r, xs, n, ys + r, F);
+          gemv_row(wu, r, xs, n, us + r, F);
+        }
+      }
+      for (int64_t i = 0; i < n; ++i) K.swiglu(ys + i * F, us + i * F, ys + i * F, F);
+      return;
+    }
+    const Gemm g = prepare_gemm({&wg, &wu}, xs, n, nt);
+    float* us = grow(u_ws_, static_cast<size_t>(nt * n * g.tile));
+#pragma omp parallel num_threads(nt)
+    {
+      pin();
+      const int me = omp_get_thread_num();
+      float* ut = us + static_cast<size_t>(me) * n * g.tile;
+#pragma omp for schedule(dynamic)
+      for (int64_t t = 0; t < g.n_tiles; ++t) {
+        const int64_t r0 = t * g.tile, nr = std::min(g.tile, F - r0);
+        gemm_tile(g, wg, r0, nr, ys + r0, F, me);
+        gemm_tile(g, wu, r0, nr, ut, nr, me);
+        for (int64_t i = 0; i < n; ++i) K.swiglu(ys + i * F + r0, ut + i * nr, ys + i * F + r0, nr);
+      }
     }
   }
 
@@ -358,6 +330,97 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // out[i * ldo] = x_i . W_r for the n rows of x (the matrix-vector route).
+  static void gemv_row(const WeightView& w, int64_t r, const float* xs, int64_t n, float* out, int64_t ldo) {
+    const size_t rb = dtype_row_bytes(w.type, w.cols);
+    const auto* row = static_cast<const uint8_t*>(w.data) + r * rb;
+    for (int64_t i = 0; i < n; ++i) out[i * ldo] = simd::kernels().dot_row(w.type, row, xs + i * w.cols, w.cols);
+  }
+
+  // How one x[n, cols] is multiplied by tiles of weight rows, with the scratch taken before the
+  // parallel region (nothing in a region allocates):
+  //   AVX512-BF16 route (twice the fp32 FMA rate) for BF16 and block-quantized weights when the
+  //     CPU has it: x rounded to bf16 once; BF16 weights used in place, quantized ones decoded a
+  //     64-row tile at a time and rounded to bf16 (<= 2^-9 relative, far below their own error);
+  //   F32 weights: single-threaded OpenBLAS sgemm on tiles of ~rows / (4 threads);
+  //   other types: a 64-row tile decoded to f32 into per-thread scratch, then sgemm.
+  struct Gemm {
+    const float* xs = nullptr;
+    const uint16_t* xb = nullptr;  // x in bf16 when some weight takes the BF16 route
+    int64_t n = 0, cols = 0, tile = 64, n_tiles = 0;
+    float* fscratch = nullptr;     // per thread: tile * cols
+    uint16_t* bscratch = nullptr;
+  };
+  bool bf16_route(const WeightView& w) const {
+    return simd::bf16_gemm() && w.cols % 2 == 0 && (w.type == DType::BF16 || dtype_is_quantized(w.type));
+  }
+  Gemm prepare_gemm(std::initializer_list<const WeightView*> ws, const float* xs, int64_t n, int nt) {
+    Gemm g;
+    g.xs = xs;
+    g.n = n;
+    const WeightView& w0 = **ws.begin();
+    g.cols = w0.cols;
+    bool any_bf16 = false, all_f32 = true, need_f = false;
+    for (const WeightView* w : ws) {
+      CC_ASSERT(w->cols == g.cols && w->rows == w0.rows);
+      const bool b = bf16_route(*w);
+      any_bf16 |= b;
+      all_f32 &= w->type == DType::F32;
+      need_f |= w->type != DType::F32 && !(b && w->type == DType::BF16);
+    }
+    if (any_bf16) {
+      uint16_t* xb = grow(xb_ws_, static_cast<size_t>(n * g.cols));
+      const simd::Bf16Gemm* bg = simd::bf16_gemm();
+      const int64_t chunk = 4096;
+#pragma omp parallel num_threads(nt)
+      {
+        pin();
+#pragma omp for
+        for (int64_t c = 0; c < (n * g.cols + chunk - 1) / chunk; ++c) {
+          bg->f32_to_bf16(xs + c * chunk, xb + c * chunk, std::min(chunk, n * g.cols - c * chunk));
+        }
+      }
+      g.xb = xb;
+      g.bscratch = grow(b_ws_, static_cast<size_t>(nt * g.tile * g.cols));
+    }
+    if (all_f32) g.tile = std::max<int64_t>(16, (w0.rows + nt * 4 - 1) / (nt * 4));
+    if (need_f) g.fscratch = grow(f_ws_, static_cast<size_t>(nt * g.tile * g.cols));
+    g.n_tiles = (w0.rows + g.tile - 1) / g.tile;
+    return g;
+  }
+  // out[i * ldo + j] = x_i . W_{r0 + j} for j < nr, on the calling team thread `me`.
+  void gemm_tile(const Gemm& g, const WeightView& w, int64_t r0, int64_t nr, float* out, int64_t ldo, int me) const {
+    const int64_t n = g.n, cols = g.cols;
+    const size_t rb = dtype_row_bytes(w.type, cols);
+    const auto* wb = static_cast<const uint8_t*>(w.data) + r0 * rb;
+    if (bf16_route(w)) {
+      const simd::Bf16Gemm* bg = simd::bf16_gemm();
+      const uint16_t* wt;
+      if (w.type == DType::BF16) {
+        wt = reinterpret_cast<const uint16_t*>(wb);
+      } else {
+        float* ft = g.fscratch + static_cast<size_t>(me) * g.tile * cols;
+        uint16_t* bt = g.bscratch + static_cast<size_t>(me) * g.tile * cols;
+        for (int64_t r = 0; r < nr; ++r) simd::kernels().to_f32(w.type, wb + r * rb, ft + r * cols, cols);
+        bg->f32_to_bf16(ft, bt, nr * cols);
+        wt = bt;
+      }
+      bg->gemm(g.xb, n, wt, nr, cols, out, ldo);
+      return;
+    }
+    const float* wf;
+    if (w.type == DType::F32) {
+      wf = reinterpret_cast<const float*>(wb);
+    } else {
+      float* sc = g.fscratch + static_cast<size_t>(me) * g.tile * cols;
+      for (int64_t r = 0; r < nr; ++r) simd::kernels().to_f32(w.type, wb + r * rb, sc + r * cols, cols);
+      wf = sc;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(nr),
+                static_cast<int>(cols), 1.0f, g.xs, static_cast<int>(cols), wf, static_cast<int>(cols), 0.0f, out,
+                static_cast<int>(ldo));
+  }
+
   // Reusable scratch: grows to the largest request and is never zero-filled again, so a
   // prefill does not allocate and clear megabytes in every matmul and attention call. A
   // backend instance is used by one host thread at a time.
@@ -391,7 +454,7 @@ class CpuBackend final : public Backend {
     return ++g;
   }
   std::atomic<uint64_t> generation_{0};
-  std::vector<float> f_ws_, attn_ws_;
+  std::vector<float> f_ws_, u_ws_, attn_ws_;
   std::vector<uint16_t> xb_ws_, b_ws_;
 };
 

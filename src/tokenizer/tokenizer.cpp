@@ -5,7 +5,6 @@
 #include <cmath>
 #include <functional>
 #include <queue>
-#include <unordered_map>
 
 #include "base/error.h"
 #include "tokenizer/pretokenizer.h"
@@ -14,11 +13,88 @@
 namespace cc {
 namespace {
 
-struct StrHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+// The vocabulary's id lookup: open addressing over the ids, keyed by the pieces themselves (held
+// once, in the spec): a 150k vocabulary takes 1 MiB here instead of a second copy of every
+// string in hash-map nodes (~9 MiB).
+class PieceIndex {
+ public:
+  void reserve(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    slots_.assign(cap, -1);
+  }
+  // The id of `piece` in `tokens`, or -1.
+  int32_t find(std::string_view piece, const std::vector<std::string>& tokens) const {
+    if (slots_.empty()) return -1;
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = std::hash<std::string_view>{}(piece) & mask;; i = (i + 1) & mask) {
+      const int32_t id = slots_[i];
+      if (id < 0) return -1;
+      if (tokens[static_cast<size_t>(id)] == piece) return id;
+    }
+  }
+  // Adds id (whose piece is tokens[id]); returns the id already holding that piece, or -1.
+  int32_t insert(int32_t id, const std::vector<std::string>& tokens) {
+    const std::string& piece = tokens[static_cast<size_t>(id)];
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = std::hash<std::string_view>{}(piece) & mask;; i = (i + 1) & mask) {
+      if (slots_[i] < 0) {
+        slots_[i] = id;
+        return -1;
+      }
+      if (tokens[static_cast<size_t>(slots_[i])] == piece) return slots_[i];
+    }
+  }
+
+ private:
+  std::vector<int32_t> slots_;
 };
-using PieceMap = std::unordered_map<std::string, int32_t, StrHash, std::equal_to<>>;
+
+// BPE merges: (left id, right id) -> (rank, result id), open addressing on the packed pair.
+class MergeTable {
+ public:
+  struct Merge {
+    int32_t rank;
+    int32_t result;
+  };
+  void reserve(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    keys_.assign(cap, kEmpty);
+    vals_.assign(cap, Merge{0, 0});
+  }
+  // Keeps the first merge given for a pair (the best rank).
+  void insert(int32_t left, int32_t right, Merge m) {
+    const uint64_t key = pack(left, right);
+    const size_t mask = keys_.size() - 1;
+    for (size_t i = slot(key);; i = (i + 1) & mask) {
+      if (keys_[i] == key) return;
+      if (keys_[i] == kEmpty) {
+        keys_[i] = key;
+        vals_[i] = m;
+        return;
+      }
+    }
+  }
+  const Merge* find(int32_t left, int32_t right) const {
+    if (keys_.empty()) return nullptr;
+    const uint64_t key = pack(left, right);
+    const size_t mask = keys_.size() - 1;
+    for (size_t i = slot(key);; i = (i + 1) & mask) {
+      if (keys_[i] == key) return &vals_[i];
+      if (keys_[i] == kEmpty) return nullptr;
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};  // ids are < 2^31: no pair packs to this
+  static uint64_t pack(int32_t l, int32_t r) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
+  }
+  size_t slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & (keys_.size() - 1); }
+  std::vector<uint64_t> keys_;
+  std::vector<Merge> vals_;
+};
 
 bool is_control_like(TokenType t) {
   return t == TokenType::Control || t == TokenType::Unknown;
@@ -37,9 +113,10 @@ struct Fragment {
 }  // namespace
 
 struct Tokenizer::Impl {
-  TokenizerSpec spec;
-  PieceMap piece_to_id;
-  std::vector<std::string> pieces;                               // id -> decoded bytes
+  TokenizerSpec spec;  // as given, except merges: compiled into the merge table, not kept
+  PieceIndex piece_to_id;
+  std::string piece_bytes;           // decoded bytes of every token, concatenated
+  std::vector<uint32_t> piece_off;   // id -> its bytes: [piece_off[id], piece_off[id + 1])
   std::vector<char> eog;                                         // id -> end of generation
   std::array<std::vector<int32_t>, 256> specials_by_first_byte;  // longest first
   std::array<int32_t, 256> byte_ids{};  // BPE: id of the byte's code point; SPM: <0xXX>
@@ -47,15 +124,16 @@ struct Tokenizer::Impl {
   // BPE
   std::unique_ptr<tok::RegexSplitter> splitter;
   bool ignore_merges = false;
-  struct Merge {
-    int32_t rank;
-    int32_t result;
-  };
-  std::unordered_map<uint64_t, Merge> merges;  // (left id << 32 | right id) -> merge
+  MergeTable merges;
 
   // SPM
   std::vector<char> spm_mergeable;  // id -> may be produced by merging (Normal/UserDefined/...)
 
+  int32_t find(std::string_view piece) const { return piece_to_id.find(piece, spec.tokens); }
+  std::string_view piece(int32_t id) const {
+    const auto i = static_cast<size_t>(id);
+    return std::string_view(piece_bytes).substr(piece_off[i], piece_off[i + 1] - piece_off[i]);
+  }
   TokenType type(int32_t id) const {
     return spec.types.empty() ? TokenType::Normal : spec.types[static_cast<size_t>(id)];
   }
@@ -67,9 +145,9 @@ struct Tokenizer::Impl {
   void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
   void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
   int32_t spm_lookup(std::string_view text) const {
-    auto it = piece_to_id.find(text);
-    if (it == piece_to_id.end() || !spm_mergeable[static_cast<size_t>(it->second)]) return -1;
-    return it->second;
+    const int32_t id = find(text);
+    if (id < 0 || !spm_mergeable[static_cast<size_t>(id)]) return -1;
+    return id;
   }
 };
 
@@ -111,19 +189,18 @@ void Tokenizer::Impl::validate_and_build() {
   for (size_t i = 0; i < n; ++i) {
     const std::string& p = spec.tokens[i];
     if (p.empty()) continue;  // unreachable placeholder
-    auto [it, inserted] = piece_to_id.emplace(p, static_cast<int32_t>(i));
-    if (!inserted) {
-      fail("tokenizer: duplicate token '", p, "' at ids ", it->second, " and ", i);
-    }
+    const int32_t prev = piece_to_id.insert(static_cast<int32_t>(i), spec.tokens);
+    if (prev >= 0) fail("tokenizer: duplicate token '", p, "' at ids ", prev, " and ", i);
   }
 
   // Decoded pieces.
-  pieces.resize(n);
+  piece_off.assign(n + 1, 0);
   const bool spm = spec.kind == TokenizerKind::SPM;
+  std::string out;
   for (size_t i = 0; i < n; ++i) {
     const std::string& p = spec.tokens[i];
     const TokenType t = type(static_cast<int32_t>(i));
-    std::string& out = pieces[i];
+    out.clear();
     switch (t) {
       case TokenType::Control:
       case TokenType::Unknown:
@@ -149,7 +226,11 @@ void Tokenizer::Impl::validate_and_build() {
         }
         break;
     }
+    piece_bytes += out;
+    if (piece_bytes.size() > UINT32_MAX) fail("tokenizer: the vocabulary's pieces exceed 4 GiB");
+    piece_off[i + 1] = static_cast<uint32_t>(piece_bytes.size());
   }
+  piece_bytes.shrink_to_fit();
 
   // Special tokens matched by parse_special, longest first per first byte.
   std::vector<int32_t> specials;
@@ -172,8 +253,7 @@ void Tokenizer::Impl::validate_and_build() {
   if (spec.eos_id >= 0) eog[static_cast<size_t>(spec.eos_id)] = 1;
   for (int32_t id : spec.eot_ids) eog[static_cast<size_t>(id)] = 1;
   for (std::string_view text : kEogTexts) {
-    auto it = piece_to_id.find(text);
-    if (it != piece_to_id.end()) eog[static_cast<size_t>(it->second)] = 1;
+    if (const int32_t id = find(text); id >= 0) eog[static_cast<size_t>(id)] = 1;
   }
 
   byte_ids.fill(-1);
@@ -186,8 +266,7 @@ void Tokenizer::Impl::validate_and_build() {
     for (int b = 0; b < 256; ++b) {
       static const char* hex = "0123456789ABCDEF";
       const char name[7] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>', 0};
-      auto it = piece_to_id.find(std::string_view(name, 6));
-      if (it != piece_to_id.end()) byte_ids[b] = it->second;
+      byte_ids[b] = find(std::string_view(name, 6));
     }
     return;
   }
@@ -198,31 +277,27 @@ void Tokenizer::Impl::validate_and_build() {
   splitter = std::make_unique<tok::RegexSplitter>(def->regexes);
   ignore_merges = def->ignore_merges;
   const auto& bu = tok::byte_unicode();
-  for (int b = 0; b < 256; ++b) {
-    auto it = piece_to_id.find(bu.byte_to_utf8[b]);
-    if (it != piece_to_id.end()) byte_ids[b] = it->second;
-  }
+  for (int b = 0; b < 256; ++b) byte_ids[b] = find(bu.byte_to_utf8[b]);
   merges.reserve(spec.merges.size());
+  std::string joined;
   for (size_t r = 0; r < spec.merges.size(); ++r) {
     const std::string& m = spec.merges[r];
     const size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string::npos;
     if (sp == std::string::npos) fail("tokenizer: merge ", r, " '", m, "' is not \"left right\"");
     const std::string_view left(m.data(), sp), right(m.data() + sp + 1, m.size() - sp - 1);
-    auto l = piece_to_id.find(left);
-    auto rr = piece_to_id.find(right);
-    if (l == piece_to_id.end() || rr == piece_to_id.end()) {
-      fail("tokenizer: merge ", r, " '", m, "' refers to '", l == piece_to_id.end() ? left : right,
+    const int32_t l = find(left), rr = find(right);
+    if (l < 0 || rr < 0) {
+      fail("tokenizer: merge ", r, " '", m, "' refers to '", l < 0 ? left : right,
            "', which is not in the vocabulary");
     }
-    std::string joined(left);
+    joined.assign(left);
     joined += right;
-    auto res = piece_to_id.find(joined);
-    if (res == piece_to_id.end()) {
-      fail("tokenizer: merge ", r, " '", m, "' yields '", joined, "', which is not in the vocabulary");
-    }
-    const uint64_t key = (static_cast<uint64_t>(l->second) << 32) | static_cast<uint32_t>(rr->second);
-    merges.emplace(key, Merge{static_cast<int32_t>(r), res->second});  // first (best) rank wins
+    const int32_t res = find(joined);
+    if (res < 0) fail("tokenizer: merge ", r, " '", m, "' yields '", joined, "', which is not in the vocabulary");
+    merges.insert(l, rr, {static_cast<int32_t>(r), res});  // first (best) rank wins
   }
+  // Compiled into the table: the strings are not needed again (4-5 MiB for 150k merges).
+  std::vector<std::string>().swap(spec.merges);
 }
 
 void Tokenizer::Impl::split_special(std::string_view text, bool parse_special,
@@ -257,9 +332,8 @@ void Tokenizer::Impl::split_special(std::string_view text, bool parse_special,
 
 void Tokenizer::Impl::encode_bpe_word(std::string_view word, std::vector<int32_t>& out) const {
   if (ignore_merges) {
-    auto it = piece_to_id.find(tok::bytes_to_byte_level(word));
-    if (it != piece_to_id.end()) {
-      out.push_back(it->second);
+    if (const int32_t id = find(tok::bytes_to_byte_level(word)); id >= 0) {
+      out.push_back(id);
       return;
     }
   }
@@ -283,8 +357,7 @@ void Tokenizer::Impl::encode_bpe_word(std::string_view word, std::vector<int32_t
     if (l < 0 || r < 0) return;
     const int32_t lid = syms[static_cast<size_t>(l)].id, rid = syms[static_cast<size_t>(r)].id;
     if (lid < 0 || rid < 0) return;
-    auto it = merges.find((static_cast<uint64_t>(lid) << 32) | static_cast<uint32_t>(rid));
-    if (it != merges.end()) queue.push({it->second.rank, l, lid, rid});
+    if (const MergeTable::Merge* m = merges.find(lid, rid)) queue.push({m->rank, l, lid, rid});
   };
   for (int32_t i = 0; i + 1 < n; ++i) try_pair(i, i + 1);
   while (!queue.empty()) {
@@ -294,7 +367,7 @@ void Tokenizer::Impl::encode_bpe_word(std::string_view word, std::vector<int32_t
     if (left.id != c.lid || left.next < 0) continue;
     Sym& right = syms[static_cast<size_t>(left.next)];
     if (right.id != c.rid) continue;
-    left.id = merges.find((static_cast<uint64_t>(c.lid) << 32) | static_cast<uint32_t>(c.rid))->second.result;
+    left.id = merges.find(c.lid, c.rid)->result;
     right.id = -2;  // dead
     left.next = right.next;
     if (left.next >= 0) syms[static_cast<size_t>(left.next)].prev = c.left;
@@ -431,14 +504,14 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) c
     if (id < 0 || id >= n_vocab()) {
       fail("tokenizer: decode: token id ", id, " out of range [0, ", n_vocab(), ")");
     }
-    const std::string& piece = m.pieces[static_cast<size_t>(id)];
+    const std::string_view piece = m.piece(id);
     if (is_control_like(m.type(id))) {
       if (!skip_special) out += piece;
       continue;
     }
     if (strip && !piece.empty()) {
       strip = false;
-      out.append(piece, piece[0] == ' ' ? 1 : 0, std::string::npos);
+      out += piece.substr(piece[0] == ' ' ? 1 : 0);
       continue;
     }
     out += piece;
@@ -450,7 +523,7 @@ std::string Tokenizer::token_to_piece(int32_t id) const {
   if (id < 0 || id >= n_vocab()) {
     fail("tokenizer: token id ", id, " out of range [0, ", n_vocab(), ")");
   }
-  return impl_->pieces[static_cast<size_t>(id)];
+  return std::string(impl_->piece(id));
 }
 
 int32_t Tokenizer::n_vocab() const {
@@ -466,9 +539,9 @@ bool Tokenizer::is_eog(int32_t id) const {
 }
 
 std::optional<int32_t> Tokenizer::find_token(std::string_view piece) const {
-  auto it = impl_->piece_to_id.find(piece);
-  if (it == impl_->piece_to_id.end()) return std::nullopt;
-  return it->second;
+  const int32_t id = impl_->find(piece);
+  if (id < 0) return std::nullopt;
+  return id;
 }
 
 const char* tokenizer_kind_name(TokenizerKind kind) {

@@ -58,6 +58,8 @@ class Tokenizer {
   std::string token_to_piece(int32_t id) const;
 
   int32_t n_vocab() const;
+  // The spec it was built from, except `merges`, which are compiled into the merge table and
+  // not kept (a model's own TokenizerSpec still has them, for writing the model back).
   const TokenizerSpec& spec() const;
 
   // True for the EOS id, any of spec.eot_ids, and (as llama.cpp does) any token whose text is a

@@ -12,6 +12,7 @@
 #include "infer/transformer.h"
 #include "model/model.h"
 #include "model/writer.h"
+#include "simd/convert.h"
 #include "simd/kernels.h"
 #include "tokenizer/tokenizer.h"
 #include "test_util.h"
@@ -50,6 +51,51 @@ struct Engine {
     tf = std::make_unique<Transformer>(model, *be);
   }
 };
+
+// The CPU backend's fused gate/up/SwiGLU (one tile of F at a time) against the two matmuls and
+// swiglu it replaces: every weight type, decode and prefill row counts, F not a tile multiple,
+// one and two threads.
+TEST(CpuBackend, MatmulSwigluEqualsTwoMatmulsThenSwiglu) {
+  const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  auto randv = [&](size_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    return v;
+  };
+  for (int threads : {1, 2}) {
+    CpuBackendOptions o;
+    o.threads = threads;
+    auto be = make_cpu_backend(o);
+    for (DType t : types) {
+      const int64_t be_elems = dtype_info(t).block_elems;
+      const int64_t cols = be_elems == 1 ? 37 : be_elems, F = 150;
+      std::vector<std::vector<uint8_t>> wq(2, std::vector<uint8_t>(dtype_row_bytes(t, cols) * F));
+      for (auto& w : wq) {
+        const auto wf = randv(static_cast<size_t>(F * cols));
+        for (int64_t r = 0; r < F; ++r) quantize_row(t, wf.data() + r * cols, w.data() + r * dtype_row_bytes(t, cols), cols);
+      }
+      auto gate = be->load_weight(WeightView{t, wq[0].data(), F, cols});
+      auto up = be->load_weight(WeightView{t, wq[1].data(), F, cols});
+      for (int64_t n : {1, 4, 5, 70}) {
+        const auto x = randv(static_cast<size_t>(n * cols));
+        auto bx = be->alloc(x.size() * 4), g = be->alloc(static_cast<size_t>(n * F) * 4),
+             u = be->alloc(static_cast<size_t>(n * F) * 4), y = be->alloc(static_cast<size_t>(n * F) * 4);
+        be->upload(*bx, 0, x.data(), x.size() * 4);
+        be->matmul(*gate, nullptr, *bx, *g, n);
+        be->matmul(*up, nullptr, *bx, *u, n);
+        be->swiglu(*g, *u, *g, n * F);
+        be->matmul_swiglu(*gate, *up, *bx, *y, n);
+        std::vector<float> want(static_cast<size_t>(n * F)), got(want.size());
+        be->download(*g, 0, want.data(), want.size() * 4);
+        be->download(*y, 0, got.data(), got.size() * 4);
+        EXPECT_LE(nse(got, want), 1e-12) << dtype_name(t) << " n=" << n << " threads=" << threads;
+        EXPECT_GT(std::inner_product(want.begin(), want.end(), want.begin(), 0.0), 0.0);
+      }
+    }
+  }
+}
 
 TEST(Forward, Stories260KGreedyGolden) {
   CC_SKIP_WITHOUT_SHARED("models/stories260K/golden-greedy-200.txt");
