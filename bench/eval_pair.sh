@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # docs/QUALITY.md, shipped-pair rows: every method at the four recompute ratios on the pair in
 # models/ (primary + its trained auxiliary), on fresh prompts of the five tasks of
-# models/train/tasks.py: 7 chunks of ~66 words of held-out Wikipedia filler (~1,000 tokens),
-# seeds 7001-7005 (never used in training or in the model cards), N prompts per task.
+# models/train/tasks.py and its boundary needle: 7 chunks of ~66 words of held-out Wikipedia
+# filler (~1,000 tokens), seeds 7001-7006 (never used in training or in the model cards), N prompts per task.
 #   bench/eval_pair.sh [N=100] [out-dir=build/eval]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ corpus=${CACHECLIP_SHARED:-../shared}/corpus/wikipedia-nq-passages.txt
 mkdir -p "$out"
 tasks=()
 i=0
-for t in needle multikey multivalue vartrack multihop; do
+for t in needle multikey multivalue vartrack multihop boundary; do
   i=$((i + 1))
   python3 models/train/tasks.py --task "$t" --n "$n" --chunks 7 --chunk-words 66 --seed $((7000 + i)) \
     --split heldout --corpus "$corpus" -o "$out/pair-$t.json"

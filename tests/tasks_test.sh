@@ -40,6 +40,20 @@ for corpus in (None, "/nonexistent"):
                     var = hit[0][1]
                 assert len(set(holders)) == 3, f"vartrack: links must sit in 3 different chunks, got {holders}"
                 assert len(set(values)) == 2 and ex["answers"][0] in values, "vartrack: needs a distractor value"
+        if task == "boundary":
+            import re
+            for ex in a:
+                # One needle cut between two neighbouring chunks, just before the value; the
+                # joined text is a plain needle; every other chunk keeps its blank line.
+                v, text = ex["answers"][0], "".join(ex["chunks"])
+                k = re.search(r"code of (\S+)\?", ex["question"]).group(1)
+                assert text.count(f"The special code of {k} is {v}.") == 1, "boundary: needle not whole when joined"
+                cuts = [i for i, c in enumerate(ex["chunks"]) if not c.endswith("\n\n")]
+                assert len(cuts) == 1 and cuts[0] + 1 < len(ex["chunks"]), f"boundary: cuts {cuts}"
+                i = cuts[0]
+                assert ex["chunks"][i].endswith(f"The special code of {k} is"), "boundary: key half"
+                assert ex["chunks"][i + 1].startswith(f" {v}."), "boundary: value half"
+                assert v not in ex["chunks"][i], "boundary: the value must sit in the next chunk only"
         if task == "multihop":
             for ex in a:
                 text = " ".join(ex["chunks"])

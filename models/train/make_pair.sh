@@ -46,11 +46,11 @@ if [[ "$what" == all || "$what" == ship ]]; then
     "$bin" convert "$work/$m/hf" "$root/models/cacheclip-$m.gguf" --type f16
   done
   # Fresh prompts (seeds never used in training; filler from the held-out passages): ~1,024
-  # tokens with 7 chunks.
+  # tokens with 7 chunks; the five trained tasks and the untrained boundary needle.
   ev="$work/eval"
   mkdir -p "$ev"
   i=0
-  for t in needle multikey multivalue vartrack multihop; do
+  for t in needle multikey multivalue vartrack multihop boundary; do
     i=$((i + 1))
     $py "$train/tasks.py" --task "$t" --n "$eval_n" --chunks 7 --chunk-words 66 --seed $((9000 + i)) \
       --split heldout --corpus "$corpus" -o "$ev/$t.json"
@@ -60,7 +60,7 @@ if [[ "$what" == all || "$what" == ship ]]; then
     --corpus "$corpus" -o "$ev/needle-short.json"
   args=(-m "$root/models/cacheclip-primary.gguf" --aux "$root/models/cacheclip-aux.gguf" -N "$eval_n" --max-answer 24)
   tasks=()
-  for t in needle-short needle multikey multivalue vartrack multihop; do tasks+=(--tasks "$ev/$t.json"); done
+  for t in needle-short needle multikey multivalue vartrack multihop boundary; do tasks+=(--tasks "$ev/$t.json"); done
   "$bin" eval "${args[@]}" "${tasks[@]}" --methods naive,cacheclip --ratios 0.2 --json-out "$ev/primary.json" | tee "$ev/primary.txt"
   # The aux model answering alone (its own full attention): for its card.
   "$bin" eval -m "$root/models/cacheclip-aux.gguf" -N "$eval_n" --max-answer 24 "${tasks[@]}" --methods naive \

@@ -11,6 +11,11 @@ needs placed inside chunks among natural filler text:
               beside a second chain with another value (so the only number is never the answer)
   multihop    a 2-step lookup across chunks: "<a> works with <b>." "<b> lives in <city>.", beside
               a second pair with another city
+  boundary    one needle cut by a chunk boundary, as fixed-size chunking cuts sentences: a chunk
+              ends with "The special code of <key> is" and the next begins with " <value>." (the
+              two halves of one passage; every other chunk ends with its blank line). With full
+              attention the text reads as a plain needle; a chunk encoded alone does not know
+              what its first tokens complete.
 
 Filler is taken from ../shared/corpus/wikipedia-nq-passages.txt when it exists (one passage per
 chunk), else from a small built-in word list, so the generator runs anywhere.
@@ -29,7 +34,7 @@ import os
 import random
 import sys
 
-TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop")
+TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop", "boundary")
 PREFIX = "Answer the question using only the documents. Give the answer alone.\n\n"
 
 _WORDS = ("the river valley town market winter summer stone bridge old road north south light "
@@ -95,6 +100,7 @@ class Gen:
 
     def example(self, task, n_chunks, depth):
         chunks = [self.filler() for _ in range(n_chunks)]
+        cut = None  # boundary: chunk `cut` continues into chunk cut + 1 (no blank line between)
         place = lambda i, s, d=depth: chunks.__setitem__(i, self.insert(chunks[i], s, d))
         rnd_chunk = lambda: self.rng.randrange(n_chunks)
         if task == "needle":
@@ -151,10 +157,23 @@ class Gen:
             if self.rng.random() < 0.5:
                 a, city = c, other
             q, lead, ans = f"In which city does the colleague of {a} live?", f"The colleague of {a} lives in ", [city]
+        elif task == "boundary":
+            if n_chunks < 2:
+                raise ValueError("boundary needs at least 2 chunks")
+            k, v = self.key(), self.code()
+            cut = self.rng.randrange(n_chunks - 1)
+            chunks[cut] = chunks[cut] + f"The special code of {k} is".split()
+            chunks[cut + 1] = [f"{v}."] + chunks[cut + 1]
+            q, lead, ans = f"What is the special code of {k}?", f"The special code of {k} is ", [v]
         else:
             raise ValueError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
         # Each part is tokenized alone (as the engine does), so each carries its own separators.
-        return {"prefix": PREFIX, "chunks": [" ".join(c) + "\n\n" for c in chunks],
+        # A chunk that continues the previous one starts with the space the words had between
+        # them (digits and words are pre-tokenized with their leading space, so the tokens are
+        # those of the joined text).
+        texts = [("" if i == 0 or i - 1 != cut else " ") + " ".join(c) + ("" if i == cut else "\n\n")
+                 for i, c in enumerate(chunks)]
+        return {"prefix": PREFIX, "chunks": texts,
                 "question": f"Question: {q}\nAnswer: {lead}", "answers": ans, "task": task, "depth": depth}
 
 
