@@ -58,6 +58,26 @@ for corpus in (None, "/nonexistent"):
             for ex in a:
                 text = " ".join(ex["chunks"])
                 assert text.count(" works with ") == 2 and text.count(" lives in ") == 2, "multihop: two pairs"
+# Document sets for `cacheclip ask`: every fact in its document(s); --cut splits the first one
+# between two neighbouring documents just before its value.
+for cut in (False, True):
+    ds = t.docset(4, 30, 3, corpus, n_keys=2, cut=cut)
+    assert ds == t.docset(4, 30, 3, corpus, n_keys=2, cut=cut), "docset: not reproducible"
+    text = "".join(ds["docs"])
+    assert len(ds["docs"]) == 4 and len(ds["questions"]) == 2
+    for q in ds["questions"]:
+        k = q["question"].split("code of ")[1].split("?")[0]
+        assert text.count(f"The special code of {k} is {q['answers'][0]}.") == 1, "docset: fact not whole"
+    open_docs = [i for i, d in enumerate(ds["docs"]) if not d.endswith("\n\n")]
+    if cut:
+        assert len(open_docs) == 1 and ds["docs"][open_docs[0]].endswith(" is"), f"docset --cut: {open_docs}"
+    else:
+        assert not open_docs, "docset: every document ends with its blank line"
+try:
+    t.docset(1, 30, 3, corpus, n_keys=1, cut=True)
+    raise SystemExit("docset: a cut with one document accepted")
+except ValueError:
+    pass
 try:
     t.generate("nope", 1, 1, 1, 1, None)
     raise SystemExit("unknown task accepted")

@@ -184,23 +184,36 @@ def generate(task, n, n_chunks, chunk_words, seed, corpus, split="all"):
     return [g.example(task, n_chunks, depth=(i % 5) / 4.0) for i in range(n)]
 
 
-def docset(n_docs, chunk_words, seed, corpus, split="all", n_keys=4):
+def docset(n_docs, chunk_words, seed, corpus, split="all", n_keys=4, cut=False):
     """A document set with n_keys facts spread over n_docs documents and one question per fact
-    (the multikey task's distribution: every other fact is a distractor for each question)."""
+    (the multikey task's distribution: every other fact is a distractor for each question).
+    cut: the first fact is cut between two neighbouring documents just before its value (the
+    boundary task: the first ends with "... is", the next begins with " <value>.")."""
     if n_docs < 1 or chunk_words < 1 or n_keys < 1:
         raise ValueError("documents, chunk words and keys must be >= 1")
+    if cut and n_docs < 2:
+        raise ValueError("a cut fact needs at least 2 documents")
     g = Gen(seed, load_passages(corpus, split), chunk_words)
     docs = [g.filler() for _ in range(n_docs)]
-    keys, qs = set(), []
+    keys, qs, at = set(), [], None
     while len(keys) < n_keys:
         keys.add(g.key())
-    for k in sorted(keys):
-        v, d = g.code(), g.rng.randrange(n_docs)
-        docs[d] = g.insert(docs[d], f"The special code of {k} is {v}.", g.rng.random())
+    for j, k in enumerate(sorted(keys)):
+        v = g.code()
+        if cut and j == 0:
+            at = g.rng.randrange(n_docs - 1)
+            docs[at] = docs[at] + f"The special code of {k} is".split()
+            docs[at + 1] = [f"{v}."] + docs[at + 1]
+            d = [at, at + 1]
+        else:
+            d = g.rng.randrange(n_docs)
+            docs[d] = g.insert(docs[d], f"The special code of {k} is {v}.", g.rng.random())
         qs.append({"question": f"Question: What is the special code of {k}?\nAnswer: The special code of {k} is ",
                    "answers": [v], "doc": d})
     g.rng.shuffle(qs)
-    return {"prefix": PREFIX, "docs": [" ".join(w) + "\n\n" for w in docs], "questions": qs}
+    texts = [("" if at is None or i != at + 1 else " ") + " ".join(w) + ("" if i == at else "\n\n")
+             for i, w in enumerate(docs)]
+    return {"prefix": PREFIX, "docs": texts, "questions": qs}
 
 
 def write_docset(out_dir, ds):
@@ -222,6 +235,7 @@ def main(argv=None):
     ap.add_argument("--task", choices=TASKS)
     ap.add_argument("--docset", metavar="DIR", help="write a document set with questions instead (see docset())")
     ap.add_argument("--keys", type=int, default=4, help="--docset: facts (one question each)")
+    ap.add_argument("--cut", action="store_true", help="--docset: cut the first fact between two documents")
     ap.add_argument("--n", type=int, default=50, help="examples")
     ap.add_argument("--chunks", type=int, default=4)
     ap.add_argument("--chunk-words", type=int, default=60)
@@ -233,7 +247,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.docset:
         try:
-            write_docset(a.docset, docset(a.chunks, a.chunk_words, a.seed, a.corpus, a.split, a.keys))
+            write_docset(a.docset, docset(a.chunks, a.chunk_words, a.seed, a.corpus, a.split, a.keys, a.cut))
         except ValueError as e:
             print(f"tasks.py: error: {e}", file=sys.stderr)
             return 1
