@@ -53,4 +53,21 @@ for m in ("cacheblend", "cacheclip"):
         sys.exit(f"FAIL: {m} at ratio 1.0 scores {got:.3f}, full attention {full:.3f} (retention must be 1.0)")
 print("ok: cacheblend and cacheclip at ratio 1.0 keep retention 1.0")
 PY
+python3 "$root/models/train/tasks.py" --task boundary --n 20 --chunks 4 --chunk-words 40 --seed 4343 \
+  --split heldout --corpus "$corpus" -o "$tmp/boundary.json"
+"$bin" eval -m "$P" --aux "$A" --tasks "$tmp/boundary.json" --methods naive,cacheclip --ratios 0.2 -N 20 \
+  --max-answer 24 --json-out "$tmp/boundary-eval.json" >"$tmp/boundary-eval.txt" 2>/dev/null
+python3 - "$tmp/boundary-eval.json" <<'PY'
+import json, sys
+acc = {(r["method"], r["ratio"]): r["accuracy"] for r in json.load(open(sys.argv[1]))["rows"]}
+full, naive, cc = acc[("full", None)], acc[("naive", None)], acc[("cacheclip", 0.2)]
+n = lambda a: round(a * 20)
+if full < 0.9:
+    sys.exit(f"FAIL: full attention answered {n(full)}/20 boundary needles (expected >= 18)")
+if naive > full - 0.5:
+    sys.exit(f"FAIL: naive reuse answered {n(naive)}/20 boundary needles, full {n(full)}/20: no loss to restore")
+if cc < full - 0.1:
+    sys.exit(f"FAIL: cacheclip at 20% answered {n(cc)}/20 boundary needles, full {n(full)}/20")
+print(f"ok: boundary needles: full {n(full)}/20, naive {n(naive)}/20, cacheclip at 20% {n(cc)}/20")
+PY
 echo "all shipped-model checks passed"
