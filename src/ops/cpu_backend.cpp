@@ -153,11 +153,12 @@ class CpuBackend final : public Backend {
     CC_ASSERT(static_cast<size_t>(n * cols) * 4 <= x.bytes() && static_cast<size_t>(n * rows) * 4 <= y.bytes());
     if (n <= kGemvRows) {
       // Few rows (decode): read each weight row once in its stored format; no scratch.
+      const Gemv gv(w);
 #pragma omp parallel num_threads(nt)
       {
         pin();
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; ++r) gemv_row(w, r, xs, n, ys + r, rows);
+        for (int64_t r = 0; r < rows; ++r) gv.row(r, xs, n, ys + r, rows);
       }
     } else {
       const Gemm g = prepare_gemm({&w}, xs, n, nt);
@@ -193,13 +194,14 @@ class CpuBackend final : public Backend {
     const auto& K = simd::kernels();
     if (n <= kGemvRows) {
       float* us = grow(u_ws_, static_cast<size_t>(n * F));
+      const Gemv gg(wg), gu(wu);
 #pragma omp parallel num_threads(nt)
       {
         pin();
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < F; ++r) {
-          gemv_row(wg, r, xs, n, ys + r, F);
-          gemv_row(wu, r, xs, n, us + r, F);
+          gg.row(r, xs, n, ys + r, F);
+          gu.row(r, xs, n, us + r, F);
         }
       }
       for (int64_t i = 0; i < n; ++i) K.swiglu(ys + i * F, us + i * F, ys + i * F, F);
@@ -330,12 +332,22 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // out[i * ldo] = x_i . W_r for the n rows of x (the matrix-vector route).
-  static void gemv_row(const WeightView& w, int64_t r, const float* xs, int64_t n, float* out, int64_t ldo) {
-    const size_t rb = dtype_row_bytes(w.type, w.cols);
-    const auto* row = static_cast<const uint8_t*>(w.data) + r * rb;
-    for (int64_t i = 0; i < n; ++i) out[i * ldo] = simd::kernels().dot_row(w.type, row, xs + i * w.cols, w.cols);
-  }
+  // The matrix-vector route: out[i * ldo] = x_i . W_r for the n rows of x, reading row r once in
+  // its stored format. Everything per matrix is looked up once (this runs per weight row).
+  struct Gemv {
+    const simd::KernelTable* K;
+    const uint8_t* wb;
+    size_t rb;
+    DType type;
+    int64_t cols;
+    explicit Gemv(const WeightView& w)
+        : K(&simd::kernels()), wb(static_cast<const uint8_t*>(w.data)), rb(dtype_row_bytes(w.type, w.cols)),
+          type(w.type), cols(w.cols) {}
+    void row(int64_t r, const float* xs, int64_t n, float* out, int64_t ldo) const {
+      const uint8_t* p = wb + r * rb;
+      for (int64_t i = 0; i < n; ++i) out[i * ldo] = K->dot_row(type, p, xs + i * cols, cols);
+    }
+  };
 
   // How one x[n, cols] is multiplied by tiles of weight rows, with the scratch taken before the
   // parallel region (nothing in a region allocates):
