@@ -601,7 +601,7 @@ Runner add_precompute(CLI::App& app) {
     RagOptions ro;
     ro.tenant_salt = o->salt;
     RagEngine eng(rm, store, ro);
-    Tokenizer tok(m.tokenizer);
+    Tokenizer tok(std::move(m.tokenizer));  // the fingerprint was taken by RagModel; one copy of the vocabulary
     RagText t;
     t.prefix = prefix_text(o->prefix, o->prefix_file);
     t.question = "?";
