@@ -74,6 +74,21 @@ def load_passages(path, split="all"):
     return out
 
 
+def cut_needle(chunks, at, key, value):
+    """Cuts the needle of `key` between chunks `at` and `at + 1` just before its value."""
+    chunks[at] = chunks[at] + f"The special code of {key} is".split()
+    chunks[at + 1] = [f"{value}."] + chunks[at + 1]
+
+
+def join_words(chunks, cut=None):
+    """Each chunk's text. Each part is tokenized alone (as the engine does), so each carries its
+    own blank line, except chunk `cut`, which continues into the next: that one starts with the
+    space the words had between them (words and digits are pre-tokenized with their leading
+    space, so the tokens are those of the joined text)."""
+    return [(" " if cut is not None and i == cut + 1 else "") + " ".join(c) + ("" if i == cut else "\n\n")
+            for i, c in enumerate(chunks)]
+
+
 class Gen:
     def __init__(self, seed, passages, chunk_words):
         self.rng = random.Random(seed)
@@ -162,18 +177,11 @@ class Gen:
                 raise ValueError("boundary needs at least 2 chunks")
             k, v = self.key(), self.code()
             cut = self.rng.randrange(n_chunks - 1)
-            chunks[cut] = chunks[cut] + f"The special code of {k} is".split()
-            chunks[cut + 1] = [f"{v}."] + chunks[cut + 1]
+            cut_needle(chunks, cut, k, v)
             q, lead, ans = f"What is the special code of {k}?", f"The special code of {k} is ", [v]
         else:
             raise ValueError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
-        # Each part is tokenized alone (as the engine does), so each carries its own separators.
-        # A chunk that continues the previous one starts with the space the words had between
-        # them (digits and words are pre-tokenized with their leading space, so the tokens are
-        # those of the joined text).
-        texts = [("" if i == 0 or i - 1 != cut else " ") + " ".join(c) + ("" if i == cut else "\n\n")
-                 for i, c in enumerate(chunks)]
-        return {"prefix": PREFIX, "chunks": texts,
+        return {"prefix": PREFIX, "chunks": join_words(chunks, cut),
                 "question": f"Question: {q}\nAnswer: {lead}", "answers": ans, "task": task, "depth": depth}
 
 
@@ -202,8 +210,7 @@ def docset(n_docs, chunk_words, seed, corpus, split="all", n_keys=4, cut=False):
         v = g.code()
         if cut and j == 0:
             at = g.rng.randrange(n_docs - 1)
-            docs[at] = docs[at] + f"The special code of {k} is".split()
-            docs[at + 1] = [f"{v}."] + docs[at + 1]
+            cut_needle(docs, at, k, v)
             d = [at, at + 1]
         else:
             d = g.rng.randrange(n_docs)
@@ -211,9 +218,7 @@ def docset(n_docs, chunk_words, seed, corpus, split="all", n_keys=4, cut=False):
         qs.append({"question": f"Question: What is the special code of {k}?\nAnswer: The special code of {k} is ",
                    "answers": [v], "doc": d})
     g.rng.shuffle(qs)
-    texts = [("" if at is None or i != at + 1 else " ") + " ".join(w) + ("" if i == at else "\n\n")
-             for i, w in enumerate(docs)]
-    return {"prefix": PREFIX, "docs": texts, "questions": qs}
+    return {"prefix": PREFIX, "docs": join_words(docs, at), "questions": qs}
 
 
 def write_docset(out_dir, ds):

@@ -13,16 +13,19 @@
 namespace cc {
 namespace {
 
+// Slots for an open-addressing table of n entries: a power of two, at most half full.
+size_t table_slots(size_t n) {
+  size_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  return cap;
+}
+
 // The vocabulary's id lookup: open addressing over the ids, keyed by the pieces themselves (held
 // once, in the spec): a 150k vocabulary takes 1 MiB here instead of a second copy of every
 // string in hash-map nodes (~9 MiB).
 class PieceIndex {
  public:
-  void reserve(size_t n) {
-    size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
-    slots_.assign(cap, -1);
-  }
+  void reserve(size_t n) { slots_.assign(table_slots(n), -1); }
   // The id of `piece` in `tokens`, or -1.
   int32_t find(std::string_view piece, const std::vector<std::string>& tokens) const {
     if (slots_.empty()) return -1;
@@ -58,10 +61,8 @@ class MergeTable {
     int32_t result;
   };
   void reserve(size_t n) {
-    size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
-    keys_.assign(cap, kEmpty);
-    vals_.assign(cap, Merge{0, 0});
+    keys_.assign(table_slots(n), kEmpty);
+    vals_.assign(keys_.size(), Merge{0, 0});
   }
   // Keeps the first merge given for a pair (the best rank).
   void insert(int32_t left, int32_t right, Merge m) {
