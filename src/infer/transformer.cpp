@@ -157,7 +157,7 @@ std::vector<float> Transformer::forward_batch(std::span<const int32_t> tokens, s
 
 Transformer::Workspace& Transformer::workspace(int64_t n, bool ape) {
   const ModelConfig& c = model_.config;
-  const int64_t D = c.n_embd, qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim, F = c.n_ff;
+  const int64_t D = c.n_embd, qd = c.n_head * c.head_dim, kvd = c.n_head_kv * c.head_dim;
   auto buf = [&](int64_t elems) { return be_.alloc(static_cast<size_t>(elems) * 4); };
   if (n > ws_.rows) {
     ws_.rows = n;
@@ -166,7 +166,6 @@ Transformer::Workspace& Transformer::workspace(int64_t n, bool ape) {
     ws_.k = buf(n * kvd);
     ws_.v = buf(n * kvd);
     ws_.att = buf(n * qd);
-    ws_.g = buf(n * F);
     ws_.att2.reset();
     ws_.lse.reset();
     ws_.lse2.reset();
@@ -281,9 +280,7 @@ void Transformer::run_layer(int64_t l, DeviceBuffer& x, std::span<const int64_t>
   be_.matmul(*L.wo, nullptr, *w.att, *w.xn, n);
   be_.add(*w.xn, x, n * D);
   be_.rms_norm(x, *L.ffn_norm, *w.xn, n, D, c.rms_eps);
-  be_.matmul_swiglu(*L.gate, *L.up, *w.xn, *w.g, n);
-  be_.matmul(*L.down, nullptr, *w.g, *w.xn, n);
-  be_.add(*w.xn, x, n * D);
+  be_.ffn(*L.gate, *L.up, *L.down, *w.xn, x, n);
 }
 
 std::vector<float> Transformer::logits(const DeviceBuffer& x, std::span<const int64_t> logit_rows) {

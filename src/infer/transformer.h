@@ -82,9 +82,9 @@ class Transformer {
   int64_t ubatch() const { return ubatch_; }
 
  private:
-  // Rows per micro-batch: activations stay O(ubatch x n_ff) however long the prompt. 512;
-  // CACHECLIP_UBATCH=N trades prefill speed for memory (0.5B Q4_0: 128 rows took 20 MiB less
-  // at 14% lower pp512 and 23% lower pp2048 speed, docs/PERFORMANCE.md).
+  // Rows per micro-batch: activations stay O(ubatch x (n_embd + 512)) however long the prompt
+  // (the CPU backend's fused FFN holds 512 features at a time). 512; CACHECLIP_UBATCH=N trades
+  // prefill speed for memory (docs/PERFORMANCE.md).
   int64_t ubatch_ = 512;
   std::vector<float> forward_batch(std::span<const int32_t> tokens, std::span<const int64_t> pos,
                                    std::span<const int64_t> slot, KVCache& kv, int64_t n_attend,
@@ -93,7 +93,7 @@ class Transformer {
   // Activation buffers sized for the largest call so far (one host thread per transformer).
   struct Workspace {
     int64_t rows = 0;
-    std::unique_ptr<DeviceBuffer> xn, q, k, v, att, g, att2, lse, lse2;  // g: the FFN's [n, F] SwiGLU
+    std::unique_ptr<DeviceBuffer> xn, q, k, v, att, att2, lse, lse2;
   };
   Workspace& workspace(int64_t n, bool ape);
   Workspace ws_;

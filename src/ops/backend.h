@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "simd/dtype.h"
 
 namespace cc {
@@ -127,8 +128,25 @@ class Backend {
     swiglu(y, *swiglu_up_, y, n * up.view().rows);
   }
 
+  // The whole SwiGLU FFN with its residual add: y[n, D] += swiglu(x) . down^T, where swiglu(x)
+  // is matmul_swiglu's [n, F] and D = down.rows, F = down.cols. A backend that fuses it never
+  // holds the [n, F] activations (the CPU backend works through F in slices of 512 features,
+  // each multiplied into y at once: 8.5 MiB less per 512-row micro-batch on a 0.5B model). This
+  // default composes matmul_swiglu, matmul and add through buffers it keeps for the next call.
+  virtual void ffn(const DeviceWeight& gate, const DeviceWeight& up, const DeviceWeight& down, const DeviceBuffer& x,
+                   DeviceBuffer& y, int64_t n) {
+    const int64_t F = down.view().cols, D = down.view().rows;
+    if (up.view().rows != F) fail("ffn: down takes ", F, " features but up makes ", up.view().rows);
+    const size_t need_h = static_cast<size_t>(n * F) * 4, need_o = static_cast<size_t>(n * D) * 4;
+    if (!ffn_h_ || ffn_h_->bytes() < need_h) ffn_h_ = alloc(need_h);
+    if (!ffn_o_ || ffn_o_->bytes() < need_o) ffn_o_ = alloc(need_o);
+    matmul_swiglu(gate, up, x, *ffn_h_, n);
+    matmul(down, nullptr, *ffn_h_, *ffn_o_, n);
+    add(*ffn_o_, y, n * D);
+  }
+
  private:
-  std::unique_ptr<DeviceBuffer> swiglu_up_;
+  std::unique_ptr<DeviceBuffer> swiglu_up_, ffn_h_, ffn_o_;
 };
 
 struct CpuBackendOptions {

@@ -66,6 +66,9 @@ const float* vec_f32(const WeightView& w, int64_t n, std::vector<float>& tmp) {
 
 class CpuBackend final : public Backend {
   static constexpr int64_t kGemvRows = 4;  // up to this many rows, matrix-vector kernels beat sgemm
+  // Features per slice of the fused FFN: a multiple of every block size (256 for the K-quants)
+  // and of the 64-row tiles; the down projection's products have depth 512, near sgemm's best.
+  static constexpr int64_t kFfnSlice = 512;
 
  public:
   explicit CpuBackend(const CpuBackendOptions& o) {
@@ -161,7 +164,7 @@ class CpuBackend final : public Backend {
         for (int64_t r = 0; r < rows; ++r) gv.row(r, xs, n, ys + r, rows);
       }
     } else {
-      const Gemm g = prepare_gemm({&w}, xs, n, nt);
+      const Gemm g = prepare_gemm({&w}, xs, n, nt, main_ws_);
 #pragma omp parallel num_threads(nt)
       {
         pin();
@@ -207,7 +210,7 @@ class CpuBackend final : public Backend {
       for (int64_t i = 0; i < n; ++i) K.swiglu(ys + i * F, us + i * F, ys + i * F, F);
       return;
     }
-    const Gemm g = prepare_gemm({&wg, &wu}, xs, n, nt);
+    const Gemm g = prepare_gemm({&wg, &wu}, xs, n, nt, main_ws_);
     float* us = grow(u_ws_, static_cast<size_t>(nt * n * g.tile));
 #pragma omp parallel num_threads(nt)
     {
@@ -220,6 +223,61 @@ class CpuBackend final : public Backend {
         gemm_tile(g, wg, r0, nr, ys + r0, F, me);
         gemm_tile(g, wu, r0, nr, ut, nr, me);
         for (int64_t i = 0; i < n; ++i) K.swiglu(ys + i * F + r0, ut + i * nr, ys + i * F + r0, nr);
+      }
+    }
+  }
+
+  // Fused: F is walked in slices of kFfnSlice features. Each slice's gate/up/SwiGLU columns
+  // (tiles of 64, as in matmul_swiglu) go into an [n, slice] buffer, which the down projection's
+  // matching column slice then multiplies straight into y. Only [n, slice] is ever held, and
+  // every weight element is still decoded once per call.
+  void ffn(const DeviceWeight& gate, const DeviceWeight& up, const DeviceWeight& down, const DeviceBuffer& x,
+           DeviceBuffer& y, int64_t n) override {
+    const WeightView &wg = gate.view(), &wu = up.view(), &wd = down.view();
+    const int64_t F = wd.cols, D = wd.rows;
+    if (n <= kGemvRows) {
+      Backend::ffn(gate, up, down, x, y, n);  // decode rows: the matrix-vector route, tiny buffers
+      return;
+    }
+    CC_ASSERT(wg.rows == F && wu.rows == F && wg.cols == wu.cols);
+    CC_ASSERT(kFfnSlice % dtype_info(wd.type).block_elems == 0);
+    const int nt = team_.load();
+    const float* xs = cb(x).f();
+    float* ys = cb(y).f();
+    CC_ASSERT(static_cast<size_t>(n * wg.cols) * 4 <= x.bytes() && static_cast<size_t>(n * D) * 4 <= y.bytes());
+    const auto& K = simd::kernels();
+    const int64_t slice = std::min(kFfnSlice, F);
+    float* h = grow(h_ws_, static_cast<size_t>(n * slice));
+    const Gemm gx = prepare_gemm({&wg, &wu}, xs, n, nt, main_ws_);
+    const Gemm gd = prepare_gemm({&wd}, h, n, nt, down_ws_, slice, false, true);
+    const int64_t ta = std::min<int64_t>(gx.tile, 64);
+    float* us = grow(u_ws_, static_cast<size_t>(nt * n * ta));
+#pragma omp parallel num_threads(nt)
+    {
+      pin();
+      const int me = omp_get_thread_num();
+      float* ut = us + static_cast<size_t>(me) * n * ta;
+      for (int64_t k0 = 0; k0 < F; k0 += slice) {
+        const int64_t kc = std::min(slice, F - k0);
+#pragma omp for schedule(dynamic)
+        for (int64_t t = 0; t < (kc + ta - 1) / ta; ++t) {
+          const int64_t j0 = t * ta, nr = std::min(ta, kc - j0);
+          gemm_tile(gx, wg, k0 + j0, nr, h + j0, kc, me);
+          gemm_tile(gx, wu, k0 + j0, nr, ut, nr, me);
+          for (int64_t i = 0; i < n; ++i) {
+            float* hi = h + i * kc + j0;
+            K.swiglu(hi, ut + i * nr, hi, nr);
+            if (gd.xb) simd::bf16_gemm()->f32_to_bf16(hi, gd.xb + i * kc + j0, nr);
+          }
+        }
+        // (the loop's barrier: the whole slice is in h before any thread reads it)
+        Gemm gs = gd;
+        gs.cols = kc;
+#pragma omp for schedule(dynamic)
+        for (int64_t t = 0; t < gd.n_tiles; ++t) {
+          const int64_t r0 = t * gd.tile;
+          gemm_tile(gs, wd, r0, std::min(gd.tile, D - r0), ys + r0, D, me, k0, true);
+        }
       }
     }
   }
@@ -356,81 +414,111 @@ class CpuBackend final : public Backend {
   //     64-row tile at a time and rounded to bf16 (<= 2^-9 relative, far below their own error);
   //   F32 weights: single-threaded OpenBLAS sgemm on tiles of ~rows / (4 threads);
   //   other types: a 64-row tile decoded to f32 into per-thread scratch, then sgemm.
+  // `cols` may be a slice [k0, k0 + cols) of the weights' columns (the FFN's down projection
+  // works through F a slice at a time); k0 is then given to gemm_tile.
   struct Gemm {
     const float* xs = nullptr;
-    const uint16_t* xb = nullptr;  // x in bf16 when some weight takes the BF16 route
+    uint16_t* xb = nullptr;        // x in bf16 when some weight takes the BF16 route
     int64_t n = 0, cols = 0, tile = 64, n_tiles = 0;
     float* fscratch = nullptr;     // per thread: tile * cols
-    uint16_t* bscratch = nullptr;
+    uint16_t* bscratch = nullptr;  // per thread: tile * cols
+    float* acc = nullptr;          // per thread: n * tile (the BF16 route's accumulating products)
+  };
+  // One Gemm's scratch; two sets let the FFN keep its input's Gemm while it runs the down one.
+  struct GemmScratch {
+    std::vector<float> f, acc;
+    std::vector<uint16_t> xb, b;
   };
   bool bf16_route(const WeightView& w) const {
     return simd::bf16_gemm() && w.cols % 2 == 0 && (w.type == DType::BF16 || dtype_is_quantized(w.type));
   }
-  Gemm prepare_gemm(std::initializer_list<const WeightView*> ws, const float* xs, int64_t n, int nt) {
+  // convert_x: round x to bf16 now (else the caller fills g.xb, [n, cols], before gemm_tile).
+  // accumulate: gemm_tile will be asked to add into its output.
+  Gemm prepare_gemm(std::initializer_list<const WeightView*> ws, const float* xs, int64_t n, int nt, GemmScratch& s,
+                    int64_t cols = -1, bool convert_x = true, bool accumulate = false) {
     Gemm g;
     g.xs = xs;
     g.n = n;
     const WeightView& w0 = **ws.begin();
-    g.cols = w0.cols;
-    bool any_bf16 = false, all_f32 = true, need_f = false;
+    g.cols = cols < 0 ? w0.cols : cols;
+    bool any_bf16 = false, all_f32 = true, need_f = false, need_b = false;
     for (const WeightView* w : ws) {
-      CC_ASSERT(w->cols == g.cols && w->rows == w0.rows);
+      CC_ASSERT(g.cols <= w->cols && w->rows == w0.rows);
       const bool b = bf16_route(*w);
       any_bf16 |= b;
       all_f32 &= w->type == DType::F32;
       need_f |= w->type != DType::F32 && !(b && w->type == DType::BF16);
-    }
-    if (any_bf16) {
-      uint16_t* xb = grow(xb_ws_, static_cast<size_t>(n * g.cols));
-      const simd::Bf16Gemm* bg = simd::bf16_gemm();
-      const int64_t chunk = 4096;
-#pragma omp parallel num_threads(nt)
-      {
-        pin();
-#pragma omp for
-        for (int64_t c = 0; c < (n * g.cols + chunk - 1) / chunk; ++c) {
-          bg->f32_to_bf16(xs + c * chunk, xb + c * chunk, std::min(chunk, n * g.cols - c * chunk));
-        }
-      }
-      g.xb = xb;
-      g.bscratch = grow(b_ws_, static_cast<size_t>(nt * g.tile * g.cols));
+      need_b |= b && (w->type != DType::BF16 || g.cols != w->cols);
     }
     if (all_f32) g.tile = std::max<int64_t>(16, (w0.rows + nt * 4 - 1) / (nt * 4));
-    if (need_f) g.fscratch = grow(f_ws_, static_cast<size_t>(nt * g.tile * g.cols));
+    if (any_bf16) {
+      g.xb = grow(s.xb, static_cast<size_t>(n * g.cols));
+      if (convert_x) {
+        const simd::Bf16Gemm* bg = simd::bf16_gemm();
+        const int64_t chunk = 4096;
+#pragma omp parallel num_threads(nt)
+        {
+          pin();
+#pragma omp for
+          for (int64_t c = 0; c < (n * g.cols + chunk - 1) / chunk; ++c) {
+            bg->f32_to_bf16(xs + c * chunk, g.xb + c * chunk, std::min(chunk, n * g.cols - c * chunk));
+          }
+        }
+      }
+      if (need_b) g.bscratch = grow(s.b, static_cast<size_t>(nt * g.tile * g.cols));
+      if (accumulate) g.acc = grow(s.acc, static_cast<size_t>(nt * n * g.tile));
+    }
+    if (need_f) g.fscratch = grow(s.f, static_cast<size_t>(nt * g.tile * g.cols));
     g.n_tiles = (w0.rows + g.tile - 1) / g.tile;
     return g;
   }
-  // out[i * ldo + j] = x_i . W_{r0 + j} for j < nr, on the calling team thread `me`.
-  void gemm_tile(const Gemm& g, const WeightView& w, int64_t r0, int64_t nr, float* out, int64_t ldo, int me) const {
+  // out[i * ldo + j] (+)= x_i . W_{r0 + j}[k0, k0 + g.cols) for j < nr, on team thread `me`;
+  // k0 is a multiple of the weight type's block.
+  void gemm_tile(const Gemm& g, const WeightView& w, int64_t r0, int64_t nr, float* out, int64_t ldo, int me,
+                 int64_t k0 = 0, bool accumulate = false) const {
     const int64_t n = g.n, cols = g.cols;
-    const size_t rb = dtype_row_bytes(w.type, cols);
-    const auto* wb = static_cast<const uint8_t*>(w.data) + r0 * rb;
+    const int64_t blk = dtype_info(w.type).block_elems;
+    CC_ASSERT(k0 % blk == 0 && k0 + cols <= w.cols && nr <= g.tile);
+    const size_t rb = dtype_row_bytes(w.type, w.cols);
+    const auto* wb = static_cast<const uint8_t*>(w.data) + r0 * rb + dtype_row_bytes(w.type, k0);
     if (bf16_route(w)) {
       const simd::Bf16Gemm* bg = simd::bf16_gemm();
       const uint16_t* wt;
-      if (w.type == DType::BF16) {
+      uint16_t* bt = g.bscratch + static_cast<size_t>(me) * g.tile * cols;
+      if (w.type == DType::BF16 && cols == w.cols) {
         wt = reinterpret_cast<const uint16_t*>(wb);
+      } else if (w.type == DType::BF16) {
+        for (int64_t r = 0; r < nr; ++r) std::memcpy(bt + r * cols, wb + r * rb, static_cast<size_t>(cols) * 2);
+        wt = bt;
       } else {
         float* ft = g.fscratch + static_cast<size_t>(me) * g.tile * cols;
-        uint16_t* bt = g.bscratch + static_cast<size_t>(me) * g.tile * cols;
         for (int64_t r = 0; r < nr; ++r) simd::kernels().to_f32(w.type, wb + r * rb, ft + r * cols, cols);
         bg->f32_to_bf16(ft, bt, nr * cols);
         wt = bt;
       }
-      bg->gemm(g.xb, n, wt, nr, cols, out, ldo);
+      if (!accumulate) {
+        bg->gemm(g.xb, n, wt, nr, cols, out, ldo);
+        return;
+      }
+      CC_ASSERT(g.acc);
+      float* acc = g.acc + static_cast<size_t>(me) * n * g.tile;
+      bg->gemm(g.xb, n, wt, nr, cols, acc, nr);
+      for (int64_t i = 0; i < n; ++i) simd::kernels().axpy(1.0f, acc + i * nr, out + i * ldo, nr);
       return;
     }
     const float* wf;
+    int64_t ldw = cols;
     if (w.type == DType::F32) {
       wf = reinterpret_cast<const float*>(wb);
+      ldw = w.cols;
     } else {
       float* sc = g.fscratch + static_cast<size_t>(me) * g.tile * cols;
       for (int64_t r = 0; r < nr; ++r) simd::kernels().to_f32(w.type, wb + r * rb, sc + r * cols, cols);
       wf = sc;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(nr),
-                static_cast<int>(cols), 1.0f, g.xs, static_cast<int>(cols), wf, static_cast<int>(cols), 0.0f, out,
-                static_cast<int>(ldo));
+                static_cast<int>(cols), 1.0f, g.xs, static_cast<int>(cols), wf, static_cast<int>(ldw),
+                accumulate ? 1.0f : 0.0f, out, static_cast<int>(ldo));
   }
 
   // Reusable scratch: grows to the largest request and is never zero-filled again, so a
@@ -466,8 +554,8 @@ class CpuBackend final : public Backend {
     return ++g;
   }
   std::atomic<uint64_t> generation_{0};
-  std::vector<float> f_ws_, u_ws_, attn_ws_;
-  std::vector<uint16_t> xb_ws_, b_ws_;
+  GemmScratch main_ws_, down_ws_;  // down_ws_: the FFN's down projection, beside its input's
+  std::vector<float> u_ws_, h_ws_, attn_ws_;
 };
 
 }  // namespace

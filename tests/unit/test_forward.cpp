@@ -97,6 +97,99 @@ TEST(CpuBackend, MatmulSwigluEqualsTwoMatmulsThenSwiglu) {
   }
 }
 
+// The CPU backend's fused FFN (F walked in 512-feature slices, each multiplied into y at once)
+// against the interface's composition of matmul_swiglu, matmul and add: every weight type,
+// decode and prefill row counts, F below, at and above one slice and not a slice multiple,
+// residual y kept, one and two threads.
+TEST(CpuBackend, FfnEqualsSwigluThenDownThenAdd) {
+  const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+  std::mt19937 rng(4);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  auto randv = [&](size_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    return v;
+  };
+  // The interface's default ffn, on the same CPU backend's ops.
+  struct Composed : Backend {
+    Backend& b;
+    explicit Composed(Backend& be) : b(be) {}
+    std::string name() const override { return "composed"; }
+    int threads() const override { return b.threads(); }
+    std::unique_ptr<DeviceBuffer> alloc(size_t n) override { return b.alloc(n); }
+    void upload(DeviceBuffer& d, size_t o, const void* s, size_t n) override { b.upload(d, o, s, n); }
+    void download(const DeviceBuffer& s, size_t o, void* d, size_t n) override { b.download(s, o, d, n); }
+    void copy_rows(const DeviceBuffer& s, int64_t sr, DeviceBuffer& d, int64_t dr, int64_t n, size_t rb) override {
+      b.copy_rows(s, sr, d, dr, n, rb);
+    }
+    std::unique_ptr<DeviceWeight> load_weight(const WeightView& w) override { return b.load_weight(w); }
+    void get_rows(const DeviceWeight& t, std::span<const int32_t> ids, DeviceBuffer& o) override { b.get_rows(t, ids, o); }
+    void rms_norm(const DeviceBuffer& x, const DeviceWeight& w, DeviceBuffer& y, int64_t n, int64_t d, float e) override {
+      b.rms_norm(x, w, y, n, d, e);
+    }
+    void matmul(const DeviceWeight& w, const DeviceWeight* bias, const DeviceBuffer& x, DeviceBuffer& y, int64_t n) override {
+      b.matmul(w, bias, x, y, n);
+    }
+    void rope(DeviceBuffer& x, int64_t n, int64_t h, std::span<const int64_t> pos, const RopeParams& p) override {
+      b.rope(x, n, h, pos, p);
+    }
+    void kv_store(DeviceBuffer& kc, DeviceBuffer& vc, DType t, const DeviceBuffer& k, const DeviceBuffer& v,
+                  std::span<const int64_t> slot, int64_t kvd) override {
+      b.kv_store(kc, vc, t, k, v, slot, kvd);
+    }
+    void attention(const DeviceBuffer& q, const DeviceBuffer& kc, const DeviceBuffer& vc, DType t,
+                   std::span<const int64_t> qp, std::span<const int64_t> sp, DeviceBuffer& o, int64_t n, int64_t h,
+                   int64_t kvh, int64_t hd, float sc, DeviceBuffer* lse) override {
+      b.attention(q, kc, vc, t, qp, sp, o, n, h, kvh, hd, sc, lse);
+    }
+    void merge_attention(const DeviceBuffer& o1, const DeviceBuffer& l1, float a1, const DeviceBuffer& o2,
+                         const DeviceBuffer& l2, float a2, DeviceBuffer& o, int64_t nv, int64_t hd) override {
+      b.merge_attention(o1, l1, a1, o2, l2, a2, o, nv, hd);
+    }
+    void swiglu(const DeviceBuffer& g, const DeviceBuffer& u, DeviceBuffer& y, int64_t c) override { b.swiglu(g, u, y, c); }
+    void add(const DeviceBuffer& x, DeviceBuffer& y, int64_t c) override { b.add(x, y, c); }
+  };
+  for (int threads : {1, 2}) {
+    CpuBackendOptions o;
+    o.threads = threads;
+    auto be = make_cpu_backend(o);
+    Composed ref(*be);
+    for (DType t : types) {
+      const int64_t blk = dtype_info(t).block_elems;
+      const int64_t cols = blk == 1 ? 37 : blk, D = blk == 1 ? 45 : blk;
+      for (int64_t F : {int64_t{256}, int64_t{512}, int64_t{1280}}) {
+        std::vector<std::vector<uint8_t>> wq;
+        for (auto [rows, width] : {std::pair{F, cols}, std::pair{F, cols}, std::pair{D, F}}) {
+          std::vector<uint8_t> w(dtype_row_bytes(t, width) * static_cast<size_t>(rows));
+          const auto wf = randv(static_cast<size_t>(rows * width));
+          for (int64_t r = 0; r < rows; ++r) {
+            quantize_row(t, wf.data() + r * width, w.data() + r * dtype_row_bytes(t, width), width);
+          }
+          wq.push_back(std::move(w));
+        }
+        auto gate = be->load_weight(WeightView{t, wq[0].data(), F, cols});
+        auto up = be->load_weight(WeightView{t, wq[1].data(), F, cols});
+        auto down = be->load_weight(WeightView{t, wq[2].data(), D, F});
+        for (int64_t n : {1, 4, 5, 70}) {
+          const auto x = randv(static_cast<size_t>(n * cols)), y0 = randv(static_cast<size_t>(n * D));
+          auto bx = be->alloc(x.size() * 4), ya = be->alloc(y0.size() * 4), yb = be->alloc(y0.size() * 4);
+          be->upload(*bx, 0, x.data(), x.size() * 4);
+          be->upload(*ya, 0, y0.data(), y0.size() * 4);
+          be->upload(*yb, 0, y0.data(), y0.size() * 4);
+          ref.ffn(*gate, *up, *down, *bx, *ya, n);
+          be->ffn(*gate, *up, *down, *bx, *yb, n);
+          std::vector<float> want(y0.size()), got(y0.size()), delta(y0.size());
+          be->download(*ya, 0, want.data(), want.size() * 4);
+          be->download(*yb, 0, got.data(), got.size() * 4);
+          for (size_t i = 0; i < y0.size(); ++i) delta[i] = want[i] - y0[i];
+          EXPECT_LE(nse(got, want), 1e-12) << dtype_name(t) << " F=" << F << " n=" << n << " threads=" << threads;
+          EXPECT_GT(std::inner_product(delta.begin(), delta.end(), delta.begin(), 0.0), 1e-3 * static_cast<double>(n));
+        }
+      }
+    }
+  }
+}
+
 TEST(Forward, Stories260KGreedyGolden) {
   CC_SKIP_WITHOUT_SHARED("models/stories260K/golden-greedy-200.txt");
   const std::string dir = test::shared_dir() + "/models/stories260K";

@@ -162,6 +162,35 @@ TEST(OpenCl, MatmulSwigluMatchesTheCpuBackend) {
   }
 }
 
+// The interface's default ffn (matmul_swiglu, matmul and add on the device) against the CPU
+// backend's fused one (two slices of F here), residual included.
+TEST(OpenCl, FfnMatchesTheCpuBackend) {
+  CC_SKIP_WITHOUT_OPENCL();
+  Pair p;
+  for (DType t : {DType::F32, DType::F16, DType::Q8_0}) {
+    const double tol = t == DType::Q8_0 ? 1e-5 : 1e-10;
+    const int64_t cols = t == DType::Q8_0 ? 64 : 37, D = cols, F = 640, n = 9;
+    std::vector<std::vector<uint8_t>> wq;
+    for (auto [rows, width] : {std::pair{F, cols}, std::pair{F, cols}, std::pair{D, F}}) {
+      const auto wf = randv(static_cast<size_t>(rows * width), 20 + static_cast<unsigned>(wq.size()));
+      std::vector<uint8_t> w(dtype_row_bytes(t, width) * static_cast<size_t>(rows));
+      for (int64_t r = 0; r < rows; ++r) quantize_row(t, wf.data() + r * width, w.data() + r * dtype_row_bytes(t, width), width);
+      wq.push_back(std::move(w));
+    }
+    const auto x = randv(static_cast<size_t>(n * cols), 23), y0 = randv(static_cast<size_t>(n * D), 24);
+    std::vector<std::vector<float>> out;
+    for (Backend* be : {p.cpu.get(), p.cl.get()}) {
+      auto g = be->load_weight(WeightView{t, wq[0].data(), F, cols}), u = be->load_weight(WeightView{t, wq[1].data(), F, cols}),
+           d = be->load_weight(WeightView{t, wq[2].data(), D, F});
+      auto bx = p.up(*be, x), by = p.up(*be, y0);
+      be->ffn(*g, *u, *d, *bx, *by, n);
+      out.push_back(p.down(*be, *by, y0.size()));
+    }
+    EXPECT_LE(nse(out[1], out[0]), tol) << dtype_name(t);
+    EXPECT_GT(nse(out[0], y0), 1e-4) << "the FFN added nothing";
+  }
+}
+
 TEST(OpenCl, KvStoreAndAttentionWithPerRowLimits) {
   CC_SKIP_WITHOUT_OPENCL();
   Pair p;
