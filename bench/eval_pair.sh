@@ -19,5 +19,5 @@ for t in needle multikey multivalue vartrack multihop boundary; do
   tasks+=(--tasks "$out/pair-$t.json")
 done
 build/cacheclip eval -m models/cacheclip-primary.gguf --aux models/cacheclip-aux.gguf "${tasks[@]}" -N "$n" \
-  --max-answer 24 --methods prefix,naive,epic,cacheblend,ape,cacheclip --ratios 0.05,0.1,0.2,0.4 \
+  --max-answer 24 --methods prefix,naive,epic,epic-r,cacheblend,ape,cacheclip --ratios 0.05,0.1,0.2,0.4 \
   --json-out "$out/pair.json" --svg "$out/pair.svg" | tee "$out/pair.txt"

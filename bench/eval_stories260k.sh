@@ -5,6 +5,9 @@
 # model itself (temperature 0.8, seeds 1..40, 220 tokens each) are the passages; each prompt
 # takes 6 of them (64 tokens each, the last cut in half: 32 reused + 32 in the question part)
 # and scores the next 16 tokens. 24 seeded prompts.
+# Then continuation-1doc (--one-doc): each prompt is ONE story chunked for retrieval, 6 chunks
+# of 32 tokens (the last cut in half: 16 reused + 16 in the question part), the next 16 tokens
+# scored; every chunk depends on the ones before it. 40 prompts, one per story.
 #   bench/eval_stories260k.sh [out-dir=build/eval]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,3 +23,6 @@ done
 build/cacheclip eval -m "$S/stories260K.bin" --tokenizer "$S/tok512.bin" --aux-layers 2 --continuation \
   --text "$out/stories.txt" -N 24 --eval-chunks 6 --eval-chunk-len 64 --cont 16 --store-type f16 \
   --json-out "$out/stories260k.json" --svg "$out/stories260k.svg"
+build/cacheclip eval -m "$S/stories260K.bin" --tokenizer "$S/tok512.bin" --aux-layers 2 --continuation --one-doc \
+  --text "$out/stories.txt" -N 40 --eval-chunks 6 --eval-chunk-len 32 --cont 16 --store-type f16 \
+  --json-out "$out/stories260k-1doc.json" --svg "$out/stories260k-1doc.svg"

@@ -640,16 +640,18 @@ Runner add_eval(CLI::App& app) {
   o->n = 8;
   add_request_options(sub, *o, false);
   struct E {
-    std::string methods = "naive,epic,cacheblend,ape,cacheclip", ratios = "0.05,0.1,0.2,0.4", text, json_out, svg_out;
+    std::string methods = "naive,epic,epic-r,cacheblend,ape,cacheclip", ratios = "0.05,0.1,0.2,0.4", text, json_out, svg_out;
     std::vector<std::string> tasks_json;
-    bool continuation = false;
+    bool continuation = false, one_doc = false;
     int examples = 8, chunks = 4, chunk_len = 64, cont = 16, max_answer = 16;
     uint64_t seed = 1;
   };
   auto e = std::make_shared<E>();
-  sub->add_option("--methods", e->methods, "methods compared with full")->capture_default_str();
+  sub->add_option("--methods", e->methods, "methods compared with full (epic-r: EPIC with k matched to each ratio's budget)")->capture_default_str();
   sub->add_option("--ratios", e->ratios, "recompute ratios of cacheblend and cacheclip")->capture_default_str();
   sub->add_flag("--continuation", e->continuation, "the continuation task (passages of --text)");
+  sub->add_flag("--one-doc", e->one_doc,
+                "continuation: each prompt's chunks are consecutive pieces of one passage (task continuation-1doc)");
   sub->add_option("--text", e->text, "text for the continuation task (default ../shared/corpus/wikipedia-nq-passages.txt)");
   sub->add_option("--tasks", e->tasks_json, "a JSON list of {chunks, question, answers} (repeatable)");
   sub->add_option("-N,--examples", e->examples, "prompts per task")->capture_default_str();
@@ -663,7 +665,10 @@ Runner add_eval(CLI::App& app) {
   return [o, e]() {
     auto L = load_all(*o, std::max(e->cont, e->max_answer) + 1);
     EvalOptions eo;
-    for (const auto& m : split_list(e->methods)) eo.methods.push_back(parse_method(m));
+    for (const auto& m : split_list(e->methods)) {
+      if (m == "epic-r") eo.epic_per_ratio = true;
+      else eo.methods.push_back(parse_method(m));
+    }
     eo.ratios.clear();
     for (const auto& r : split_list(e->ratios)) {
       char* end = nullptr;
@@ -680,7 +685,8 @@ Runner add_eval(CLI::App& app) {
         const char* sh = std::getenv("CACHECLIP_SHARED");
         path = std::string(sh && *sh ? sh : "../shared") + "/corpus/wikipedia-nq-passages.txt";
       }
-      tasks.push_back(continuation_task(*L->tok, read_text_file(path), e->examples, e->chunks, e->chunk_len, e->cont, e->seed));
+      tasks.push_back(continuation_task(*L->tok, read_text_file(path), e->examples, e->chunks, e->chunk_len, e->cont,
+                                        e->seed, e->one_doc));
     }
     for (const auto& j : e->tasks_json) tasks.push_back(json_task(*L->tok, j, o->chat, e->examples));
     if (tasks.empty()) fail("no tasks: give --continuation and/or --tasks FILE.json");

@@ -20,17 +20,19 @@ namespace cc {
 // Tasks
 
 EvalTask continuation_task(const Tokenizer& tok, const std::string& text, int n, int n_chunks, int chunk_tokens,
-                           int cont_tokens, uint64_t seed) {
+                           int cont_tokens, uint64_t seed, bool one_passage) {
   if (n < 1 || n_chunks < 2 || chunk_tokens < 4 || cont_tokens < 1) {
     fail("continuation task: need n >= 1, chunks >= 2, chunk tokens >= 4, continuation tokens >= 1");
   }
+  // One passage holds a whole prompt's text, or each passage one chunk's.
+  const int need = (one_passage ? n_chunks : 1) * chunk_tokens + cont_tokens;
   std::vector<std::vector<int32_t>> passages;
   std::istringstream in(text);
   std::string line, cur;
   auto flush = [&] {
     if (!cur.empty()) {
       auto ids = tok.encode(cur, false, false);
-      if (static_cast<int>(ids.size()) >= chunk_tokens + cont_tokens) passages.push_back(std::move(ids));
+      if (static_cast<int>(ids.size()) >= need) passages.push_back(std::move(ids));
     }
     cur.clear();
   };
@@ -39,14 +41,37 @@ EvalTask continuation_task(const Tokenizer& tok, const std::string& text, int n,
     else cur += (cur.empty() ? "" : " ") + line;
   }
   flush();
-  if (static_cast<int>(passages.size()) < n_chunks) {
-    fail("continuation task: the text has ", passages.size(), " passages of >= ", chunk_tokens + cont_tokens,
-         " tokens; ", n_chunks, " are needed per prompt");
+  const int per_prompt = one_passage ? 1 : n_chunks;
+  if (static_cast<int>(passages.size()) < per_prompt) {
+    fail("continuation task: the text has ", passages.size(), " passages of >= ", need, " tokens; ", per_prompt,
+         " are needed per prompt");
   }
   EvalTask t;
-  t.name = "continuation";
+  t.name = one_passage ? "continuation-1doc" : "continuation";
   std::mt19937_64 rng(seed);
   const auto bos = tok.encode("", true, false);
+  if (one_passage) {
+    // Passages in a seeded order, each used once before any repeats; the prompt starts at a
+    // seeded offset into the passage when it is longer than needed.
+    std::vector<size_t> order(passages.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int e = 0; e < n; ++e) {
+      const auto& p = passages[order[static_cast<size_t>(e) % order.size()]];
+      const size_t start = rng() % (p.size() - static_cast<size_t>(need) + 1);
+      auto at = [&](int k) { return p.begin() + static_cast<int64_t>(start) + k; };
+      EvalExample ex;
+      ex.prompt.prefix = bos;
+      for (int c = 0; c + 1 < n_chunks; ++c) ex.prompt.chunks.emplace_back(at(c * chunk_tokens), at((c + 1) * chunk_tokens));
+      // The last piece as in the default mode: half a chunk reused, half the question part.
+      const int last = (n_chunks - 1) * chunk_tokens, half = chunk_tokens / 2;
+      ex.prompt.chunks.emplace_back(at(last), at(last + half));
+      ex.prompt.question.assign(at(last + half), at(last + chunk_tokens));
+      ex.reference.assign(at(last + chunk_tokens), at(last + chunk_tokens + cont_tokens));
+      t.examples.push_back(std::move(ex));
+    }
+    return t;
+  }
   for (int e = 0; e < n; ++e) {
     std::vector<size_t> idx(passages.size());
     for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
@@ -216,6 +241,28 @@ Outcome run_one(RagEngine& eng, const Tokenizer& tok, const EvalExample& ex, Met
 
 }  // namespace
 
+int epic_k_for_ratio(const RagPrompt& p, double r) {
+  // The k whose rows, sum_i min(k, |Ci|) over C2..Cn, come closest to r x their total.
+  size_t total = 0, longest = 0;
+  for (size_t i = 1; i < p.chunks.size(); ++i) {
+    total += p.chunks[i].size();
+    longest = std::max(longest, p.chunks[i].size());
+  }
+  const double want = r * static_cast<double>(total);
+  int best = 1;
+  double best_err = INFINITY;
+  for (size_t k = 1; k <= longest; ++k) {
+    size_t rows = 0;
+    for (size_t i = 1; i < p.chunks.size(); ++i) rows += std::min(k, p.chunks[i].size());
+    const double err = std::abs(static_cast<double>(rows) - want);
+    if (err < best_err) {
+      best_err = err;
+      best = static_cast<int>(k);
+    }
+  }
+  return best;
+}
+
 EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<EvalTask>& tasks, const EvalOptions& o) {
   const bool has_aux = eng.aux() != nullptr;
   EvalReport rep;
@@ -232,6 +279,12 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
     } else {
       cfgs.push_back({m, -1});
     }
+    if (m == Method::Epic && o.epic_per_ratio) {
+      for (double r : o.ratios) cfgs.push_back({m, r});
+    }
+  }
+  if (o.epic_per_ratio && std::find(o.methods.begin(), o.methods.end(), Method::Epic) == o.methods.end()) {
+    for (double r : o.ratios) cfgs.push_back({Method::Epic, r});
   }
   if (!tasks.empty() && !tasks.front().examples.empty()) {  // warm-up: thread teams, scratch, page faults
     const auto& ex = tasks.front().examples.front();
@@ -280,11 +333,12 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
       if (c.ratio >= 0) mp.recompute = c.ratio;
       EvalRow row;
       row.task = t.name;
-      row.method = method_name(c.m);
+      row.method = c.m == Method::Epic && c.ratio >= 0 ? "epic-r" : method_name(c.m);
       row.ratio = c.ratio;
       double acc = 0, f1 = 0, kl = 0, agree = 0, nll = 0, ms = 0, frac = 0;
       size_t agree_n = 0;
       for (size_t e = 0; e < t.examples.size(); ++e) {
+        if (c.m == Method::Epic && c.ratio >= 0) mp.epic_k = epic_k_for_ratio(t.examples[e].prompt, c.ratio);
         const Outcome r = run_one(eng, tok, t.examples[e], c.m, mp, o.max_answer_tokens);
         if (qa) {
           acc += exact_match(r.answer, t.examples[e].answers);

@@ -35,8 +35,11 @@ struct EvalTask {
 // n examples from passages of `text` (split at blank lines; a passage's first line is kept):
 // each of n_chunks passages truncated to chunk_tokens, the last one split into a question part
 // and cont_tokens of continuation. Seeded; cc::Error when the text has too few passages.
+// one_passage: the n_chunks chunks are consecutive chunk_tokens-long pieces of ONE passage (a
+// long document chunked for retrieval), so every chunk depends on the ones before it; the
+// task is then named "continuation-1doc".
 EvalTask continuation_task(const Tokenizer& tok, const std::string& text, int n, int n_chunks, int chunk_tokens,
-                           int cont_tokens, uint64_t seed);
+                           int cont_tokens, uint64_t seed, bool one_passage = false);
 // A JSON list of {"chunks": [..], "question": "..", "answers": [..]} (cc::Error naming the file
 // and the entry that is malformed); the first n entries (n <= 0: all).
 EvalTask json_task(const Tokenizer& tok, const std::string& path, bool chat, int n);
@@ -59,10 +62,17 @@ struct EvalReport {
 struct EvalOptions {
   std::vector<Method> methods;
   std::vector<double> ratios = {0.05, 0.1, 0.2, 0.4};
+  // EPIC at each ratio's budget too (rows "epic-r"): k per prompt from epic_k_for_ratio, so it
+  // recomputes about as many rows as cacheblend and cacheclip.
+  bool epic_per_ratio = false;
   MethodParams params;
   int max_answer_tokens = 16;
   std::function<void(size_t done, size_t total)> progress;
 };
+
+// EPIC's k at ratio r's budget for this prompt: the k >= 1 whose rows, sum of min(k, |Ci|)
+// over C2..Cn, come closest to r x the rows of C2..Cn (k = the longest chunk at r = 1).
+int epic_k_for_ratio(const RagPrompt& p, double r);
 
 // Runs every task; the engine's store is filled per example first (precompute), as production.
 // cacheclip and the premise use the engine's auxiliary model (cc::Error for cacheclip without).

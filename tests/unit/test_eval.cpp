@@ -1,6 +1,8 @@
 // The quality harness: answer scoring, task builders, and retention 1.0 at ratio 1.0.
 #include <cmath>
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 
 #include "model/writer.h"
 #include "reuse/eval.h"
@@ -108,6 +110,70 @@ TEST(Eval, RatioOneGivesRetentionOneForEverySelectingMethod) {
   EXPECT_THAT(svg, HasSubstr("<svg"));
   EXPECT_THAT(svg, HasSubstr("continuation / cacheclip"));
   EXPECT_THAT(svg, HasSubstr("qa / cacheblend"));
+}
+
+// continuation-1doc: the chunks, the question part and the reference are consecutive pieces of
+// one passage; EPIC at a ratio's budget recomputes about that share, and at ratio 1.0 all.
+TEST(Eval, OnePassageContinuationAndBudgetMatchedEpic) {
+  Rig r;
+  std::string text;
+  for (int i = 0; i < 4; ++i) {
+    text += "Long passage " + std::to_string(i) + "\n";
+    for (int w = 0; w < 160; ++w) text += "w" + std::to_string((i * 13 + w * 5) % 31) + " ";
+    text += "\n\n";
+  }
+  const int chunks = 4, len = 20, cont = 6;
+  const EvalTask t = continuation_task(*r.tok, text, 5, chunks, len, cont, 9, true);
+  EXPECT_EQ(t.name, "continuation-1doc");
+  ASSERT_EQ(t.examples.size(), 5u);
+  std::vector<std::vector<int32_t>> whole;
+  std::istringstream in(text);
+  std::string line, cur;
+  while (std::getline(in, line)) {
+    if (line.empty()) {
+      if (!cur.empty()) whole.push_back(r.tok->encode(cur, false, false));
+      cur.clear();
+    } else {
+      cur += (cur.empty() ? "" : " ") + line;
+    }
+  }
+  for (const auto& ex : t.examples) {
+    ASSERT_EQ(ex.prompt.chunks.size(), static_cast<size_t>(chunks));
+    for (int c = 0; c + 1 < chunks; ++c) EXPECT_EQ(ex.prompt.chunks[static_cast<size_t>(c)].size(), static_cast<size_t>(len));
+    EXPECT_EQ(ex.prompt.chunks.back().size(), static_cast<size_t>(len / 2));
+    EXPECT_EQ(ex.prompt.question.size(), static_cast<size_t>(len - len / 2));
+    EXPECT_EQ(ex.reference.size(), static_cast<size_t>(cont));
+    std::vector<int32_t> joined;
+    for (const auto& c : ex.prompt.chunks) joined.insert(joined.end(), c.begin(), c.end());
+    joined.insert(joined.end(), ex.prompt.question.begin(), ex.prompt.question.end());
+    joined.insert(joined.end(), ex.reference.begin(), ex.reference.end());
+    bool found = false;
+    for (const auto& p : whole) found |= std::search(p.begin(), p.end(), joined.begin(), joined.end()) != p.end();
+    EXPECT_TRUE(found) << "one prompt's text is one consecutive piece of one passage";
+  }
+  EXPECT_THAT(test::error_of([&] { continuation_task(*r.tok, text, 2, 40, 20, 6, 1, true); }), HasSubstr("passages of >= 806"));
+  // C2..C4 are 20, 20 and 10 rows: k = 3 gives 9 of the 10 rows of 20%, k = 20 all 50.
+  EXPECT_EQ(epic_k_for_ratio(t.examples[0].prompt, 0.2), 3);
+  EXPECT_EQ(epic_k_for_ratio(t.examples[0].prompt, 1.0), 20);
+  EXPECT_EQ(epic_k_for_ratio(t.examples[0].prompt, 0.0), 1);
+  EvalOptions o;
+  o.methods = {Method::Naive};
+  o.epic_per_ratio = true;
+  o.ratios = {0.2, 1.0};
+  const EvalReport rep = run_eval(*r.eng, *r.tok, {t}, o);
+  int epic_rows = 0;
+  for (const auto& row : rep.rows) {
+    if (row.method != "epic-r") continue;
+    ++epic_rows;
+    if (row.ratio == 1.0) {
+      EXPECT_NEAR(row.recompute_fraction, 1.0, 1e-12);
+      EXPECT_NEAR(row.kl, 0.0, 1e-9);
+    } else {
+      EXPECT_NEAR(row.recompute_fraction, 0.2, 0.06);
+      EXPECT_GT(row.kl, 0.0);
+    }
+  }
+  EXPECT_EQ(epic_rows, 2);
 }
 
 TEST(Eval, BadInputsAreClearErrors) {
