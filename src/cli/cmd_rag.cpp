@@ -648,7 +648,7 @@ Runner add_eval(CLI::App& app) {
   };
   auto e = std::make_shared<E>();
   sub->add_option("--methods", e->methods, "methods compared with full (epic-r: EPIC with k matched to each ratio's budget)")->capture_default_str();
-  sub->add_option("--ratios", e->ratios, "recompute ratios of cacheblend and cacheclip")->capture_default_str();
+  sub->add_option("--ratios", e->ratios, "recompute ratios of cacheblend, cacheclip and epic-r")->capture_default_str();
   sub->add_flag("--continuation", e->continuation, "the continuation task (passages of --text)");
   sub->add_flag("--one-doc", e->one_doc,
                 "continuation: each prompt's chunks are consecutive pieces of one passage (task continuation-1doc)");
@@ -679,6 +679,7 @@ Runner add_eval(CLI::App& app) {
     eo.params = o->mp;
     eo.max_answer_tokens = e->max_answer;
     std::vector<EvalTask> tasks;
+    if (e->one_doc && !e->continuation) fail("--one-doc shapes the continuation task: give --continuation too");
     if (e->continuation) {
       std::string path = e->text;
       if (path.empty()) {
@@ -687,6 +688,10 @@ Runner add_eval(CLI::App& app) {
       }
       tasks.push_back(continuation_task(*L->tok, read_text_file(path), e->examples, e->chunks, e->chunk_len, e->cont,
                                         e->seed, e->one_doc));
+      if (e->one_doc && tasks.back().n_passages < static_cast<size_t>(e->examples)) {
+        std::fprintf(stderr, "note: %s has %zu passages long enough for --one-doc; %d prompts reuse some at other offsets\n",
+                     path.c_str(), tasks.back().n_passages, e->examples);
+      }
     }
     for (const auto& j : e->tasks_json) tasks.push_back(json_task(*L->tok, j, o->chat, e->examples));
     if (tasks.empty()) fail("no tasks: give --continuation and/or --tasks FILE.json");

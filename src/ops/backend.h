@@ -129,10 +129,11 @@ class Backend {
   }
 
   // The whole SwiGLU FFN with its residual add: y[n, D] += swiglu(x) . down^T, where swiglu(x)
-  // is matmul_swiglu's [n, F] and D = down.rows, F = down.cols. A backend that fuses it never
-  // holds the [n, F] activations (the CPU backend works through F in slices of 512 features,
-  // each multiplied into y at once: 8.5 MiB less per 512-row micro-batch on a 0.5B model). This
-  // default composes matmul_swiglu, matmul and add through buffers it keeps for the next call.
+  // is matmul_swiglu's [n, F] and D = down.rows, F = down.cols; y must not be x. A backend that
+  // fuses it never holds the [n, F] activations (the CPU backend works through F in slices of
+  // 512 features or more, each multiplied into y at once: 8.5 MiB less per 512-row micro-batch
+  // on a 0.5B model). This default composes matmul_swiglu, matmul and add through buffers it
+  // keeps for the next call.
   virtual void ffn(const DeviceWeight& gate, const DeviceWeight& up, const DeviceWeight& down, const DeviceBuffer& x,
                    DeviceBuffer& y, int64_t n) {
     const int64_t F = down.view().cols, D = down.view().rows;

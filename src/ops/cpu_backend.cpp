@@ -66,8 +66,9 @@ const float* vec_f32(const WeightView& w, int64_t n, std::vector<float>& tmp) {
 
 class CpuBackend final : public Backend {
   static constexpr int64_t kGemvRows = 4;  // up to this many rows, matrix-vector kernels beat sgemm
-  // Features per slice of the fused FFN: a multiple of every block size (256 for the K-quants)
-  // and of the 64-row tiles; the down projection's products have depth 512, near sgemm's best.
+  // Features per slice of the fused FFN (at least; larger teams take larger slices): a multiple
+  // of every block size (256 for the K-quants) and of the 64-row tiles; the down projection's
+  // products have depth 512, near sgemm's best.
   static constexpr int64_t kFfnSlice = 512;
 
  public:
@@ -240,13 +241,15 @@ class CpuBackend final : public Backend {
       return;
     }
     CC_ASSERT(wg.rows == F && wu.rows == F && wg.cols == wu.cols);
+    CC_ASSERT(&x != &y);  // y is written from the first slice on while x is still being read
     CC_ASSERT(kFfnSlice % dtype_info(wd.type).block_elems == 0);
     const int nt = team_.load();
     const float* xs = cb(x).f();
     float* ys = cb(y).f();
     CC_ASSERT(static_cast<size_t>(n * wg.cols) * 4 <= x.bytes() && static_cast<size_t>(n * D) * 4 <= y.bytes());
     const auto& K = simd::kernels();
-    const int64_t slice = std::min(kFfnSlice, F);
+    // At least two 64-feature tiles per thread in each slice's gate/up pass.
+    const int64_t slice = std::min(std::max(kFfnSlice, (2 * nt * 64 + kFfnSlice - 1) / kFfnSlice * kFfnSlice), F);
     float* h = grow(h_ws_, static_cast<size_t>(n * slice));
     const Gemm gx = prepare_gemm({&wg, &wu}, xs, n, nt, main_ws_);
     const Gemm gd = prepare_gemm({&wd}, h, n, nt, down_ws_, slice, false, true);
@@ -443,7 +446,7 @@ class CpuBackend final : public Backend {
     g.cols = cols < 0 ? w0.cols : cols;
     bool any_bf16 = false, all_f32 = true, need_f = false, need_b = false;
     for (const WeightView* w : ws) {
-      CC_ASSERT(g.cols <= w->cols && w->rows == w0.rows);
+      CC_ASSERT((cols < 0 ? g.cols == w->cols : g.cols <= w->cols) && w->rows == w0.rows);
       const bool b = bf16_route(*w);
       any_bf16 |= b;
       all_f32 &= w->type == DType::F32;
@@ -484,13 +487,14 @@ class CpuBackend final : public Backend {
     if (bf16_route(w)) {
       const simd::Bf16Gemm* bg = simd::bf16_gemm();
       const uint16_t* wt;
-      uint16_t* bt = g.bscratch + static_cast<size_t>(me) * g.tile * cols;
       if (w.type == DType::BF16 && cols == w.cols) {
         wt = reinterpret_cast<const uint16_t*>(wb);
       } else if (w.type == DType::BF16) {
+        uint16_t* bt = g.bscratch + static_cast<size_t>(me) * g.tile * cols;
         for (int64_t r = 0; r < nr; ++r) std::memcpy(bt + r * cols, wb + r * rb, static_cast<size_t>(cols) * 2);
         wt = bt;
       } else {
+        uint16_t* bt = g.bscratch + static_cast<size_t>(me) * g.tile * cols;
         float* ft = g.fscratch + static_cast<size_t>(me) * g.tile * cols;
         for (int64_t r = 0; r < nr; ++r) simd::kernels().to_f32(w.type, wb + r * rb, ft + r * cols, cols);
         bg->f32_to_bf16(ft, bt, nr * cols);

@@ -48,6 +48,7 @@ EvalTask continuation_task(const Tokenizer& tok, const std::string& text, int n,
   }
   EvalTask t;
   t.name = one_passage ? "continuation-1doc" : "continuation";
+  t.n_passages = passages.size();
   std::mt19937_64 rng(seed);
   const auto bos = tok.encode("", true, false);
   if (one_passage) {
@@ -242,23 +243,20 @@ Outcome run_one(RagEngine& eng, const Tokenizer& tok, const EvalExample& ex, Met
 }  // namespace
 
 int epic_k_for_ratio(const RagPrompt& p, double r) {
-  // The k whose rows, sum_i min(k, |Ci|) over C2..Cn, come closest to r x their total.
+  // The largest k whose rows, sum_i min(k, |Ci|) over C2..Cn, fit cacheclip's budget
+  // floor(r x the rows of C2..Cn); at least 1.
   size_t total = 0, longest = 0;
   for (size_t i = 1; i < p.chunks.size(); ++i) {
     total += p.chunks[i].size();
     longest = std::max(longest, p.chunks[i].size());
   }
-  const double want = r * static_cast<double>(total);
+  const auto budget = static_cast<size_t>(std::floor(r * static_cast<double>(total) + 1e-9));
   int best = 1;
-  double best_err = INFINITY;
   for (size_t k = 1; k <= longest; ++k) {
     size_t rows = 0;
     for (size_t i = 1; i < p.chunks.size(); ++i) rows += std::min(k, p.chunks[i].size());
-    const double err = std::abs(static_cast<double>(rows) - want);
-    if (err < best_err) {
-      best_err = err;
-      best = static_cast<int>(k);
-    }
+    if (rows > budget) break;
+    best = static_cast<int>(k);
   }
   return best;
 }
@@ -391,21 +389,24 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
 std::string eval_table(const EvalReport& r) {
   std::ostringstream o;
   char buf[512];
-  o << "| task         | method     | ratio | accuracy | F1    | retention | KL       | top-1 | ppl/full | TTFT ms  | speed-up | recomputed |\n";
-  o << "|--------------|------------|-------|----------|-------|-----------|----------|-------|----------|----------|----------|------------|\n";
+  int tw = 12;  // the task column fits the longest task name
+  for (const auto& x : r.rows) tw = std::max(tw, static_cast<int>(x.task.size()));
+  const std::string pad(static_cast<size_t>(tw - 4), ' '), dash(static_cast<size_t>(tw + 2), '-');
+  o << "| task" << pad << " | method     | ratio | accuracy | F1    | retention | KL       | top-1 | ppl/full | TTFT ms  | speed-up | recomputed |\n";
+  o << "|" << dash << "|------------|-------|----------|-------|-----------|----------|-------|----------|----------|----------|------------|\n";
   for (const auto& x : r.rows) {
-    std::snprintf(buf, sizeof buf, "| %-12s | %-10s | %5s | %8.3f | %5.3f | %9.3f | %8.2e | %5.3f | %8.4f | %8.1f | %7.2fx | %10.3f |\n",
-                  x.task.c_str(), x.method.c_str(), x.ratio < 0 ? "-" : cat(x.ratio).c_str(), x.accuracy, x.f1, x.retention,
-                  x.kl, x.top1, x.ppl_ratio, x.ttft_ms, x.speedup, x.recompute_fraction);
+    std::snprintf(buf, sizeof buf, "| %-*s | %-10s | %5s | %8.3f | %5.3f | %9.3f | %8.2e | %5.3f | %8.4f | %8.1f | %7.2fx | %10.3f |\n",
+                  tw, x.task.c_str(), x.method.c_str(), x.ratio < 0 ? "-" : cat(x.ratio).c_str(), x.accuracy, x.f1,
+                  x.retention, x.kl, x.top1, x.ppl_ratio, x.ttft_ms, x.speedup, x.recompute_fraction);
     o << buf;
   }
   if (!r.premise.empty()) {
     o << "\npremise (aux vs primary last-layer attention over the context):\n";
-    o << "| task         | KL      | Pearson | top-r% Jaccard | recall of the aux selection |\n";
-    o << "|--------------|---------|---------|----------------|-----------------------------|\n";
+    o << "| task" << pad << " | KL      | Pearson | top-r% Jaccard | recall of the aux selection |\n";
+    o << "|" << dash << "|---------|---------|----------------|-----------------------------|\n";
     for (const auto& p : r.premise) {
-      std::snprintf(buf, sizeof buf, "| %-12s | %7.4f | %7.3f | %14.3f | %27.3f |\n", p.task.c_str(), p.kl, p.pearson, p.jaccard,
-                    p.recall);
+      std::snprintf(buf, sizeof buf, "| %-*s | %7.4f | %7.3f | %14.3f | %27.3f |\n", tw, p.task.c_str(), p.kl, p.pearson,
+                    p.jaccard, p.recall);
       o << buf;
     }
   }

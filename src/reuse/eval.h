@@ -30,14 +30,17 @@ struct EvalExample {
 struct EvalTask {
   std::string name;
   std::vector<EvalExample> examples;
+  size_t n_passages = 0;  // continuation tasks: passages of the text long enough to be used
 };
 
 // n examples from passages of `text` (split at blank lines; a passage's first line is kept):
 // each of n_chunks passages truncated to chunk_tokens, the last one split into a question part
 // and cont_tokens of continuation. Seeded; cc::Error when the text has too few passages.
-// one_passage: the n_chunks chunks are consecutive chunk_tokens-long pieces of ONE passage (a
-// long document chunked for retrieval), so every chunk depends on the ones before it; the
-// task is then named "continuation-1doc".
+// one_passage: the whole prompt is one consecutive piece of ONE passage (a long document
+// chunked for retrieval): n_chunks - 1 chunks of chunk_tokens, then the last chunk split as
+// above, so every chunk depends on the ones before it. Passages are used in a seeded order
+// and again (at other seeded offsets) only when n exceeds their number. The task is then
+// named "continuation-1doc".
 EvalTask continuation_task(const Tokenizer& tok, const std::string& text, int n, int n_chunks, int chunk_tokens,
                            int cont_tokens, uint64_t seed, bool one_passage = false);
 // A JSON list of {"chunks": [..], "question": "..", "answers": [..]} (cc::Error naming the file
@@ -70,8 +73,9 @@ struct EvalOptions {
   std::function<void(size_t done, size_t total)> progress;
 };
 
-// EPIC's k at ratio r's budget for this prompt: the k >= 1 whose rows, sum of min(k, |Ci|)
-// over C2..Cn, come closest to r x the rows of C2..Cn (k = the longest chunk at r = 1).
+// EPIC's k at ratio r's budget for this prompt: the largest k >= 1 whose rows, the sum of
+// min(k, |Ci|) over C2..Cn, fit cacheclip's budget floor(r x the rows of C2..Cn) (k = the
+// longest chunk at r = 1).
 int epic_k_for_ratio(const RagPrompt& p, double r);
 
 // Runs every task; the engine's store is filled per example first (precompute), as production.

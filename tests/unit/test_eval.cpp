@@ -152,7 +152,9 @@ TEST(Eval, OnePassageContinuationAndBudgetMatchedEpic) {
     EXPECT_TRUE(found) << "one prompt's text is one consecutive piece of one passage";
   }
   EXPECT_THAT(test::error_of([&] { continuation_task(*r.tok, text, 2, 40, 20, 6, 1, true); }), HasSubstr("passages of >= 806"));
-  // C2..C4 are 20, 20 and 10 rows: k = 3 gives 9 of the 10 rows of 20%, k = 20 all 50.
+  // C2..C4 are 20, 20 and 10 rows: k = 3 gives 9 of the 10 rows of 20% (k = 4 would give 12),
+  // k = 20 all 50.
+  EXPECT_EQ(t.n_passages, 4u);
   EXPECT_EQ(epic_k_for_ratio(t.examples[0].prompt, 0.2), 3);
   EXPECT_EQ(epic_k_for_ratio(t.examples[0].prompt, 1.0), 20);
   EXPECT_EQ(epic_k_for_ratio(t.examples[0].prompt, 0.0), 1);

@@ -100,7 +100,7 @@ TEST(CpuBackend, MatmulSwigluEqualsTwoMatmulsThenSwiglu) {
 // The CPU backend's fused FFN (F walked in 512-feature slices, each multiplied into y at once)
 // against the interface's composition of matmul_swiglu, matmul and add: every weight type,
 // decode and prefill row counts, F below, at and above one slice and not a slice multiple,
-// residual y kept, one and two threads.
+// residual y kept, one, two and nine threads.
 TEST(CpuBackend, FfnEqualsSwigluThenDownThenAdd) {
   const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
   std::mt19937 rng(4);
@@ -149,7 +149,7 @@ TEST(CpuBackend, FfnEqualsSwigluThenDownThenAdd) {
     void swiglu(const DeviceBuffer& g, const DeviceBuffer& u, DeviceBuffer& y, int64_t c) override { b.swiglu(g, u, y, c); }
     void add(const DeviceBuffer& x, DeviceBuffer& y, int64_t c) override { b.add(x, y, c); }
   };
-  for (int threads : {1, 2}) {
+  for (int threads : {1, 2, 9}) {  // 9: a team whose slices grow to 1,536 features
     CpuBackendOptions o;
     o.threads = threads;
     auto be = make_cpu_backend(o);
@@ -157,7 +157,9 @@ TEST(CpuBackend, FfnEqualsSwigluThenDownThenAdd) {
     for (DType t : types) {
       const int64_t blk = dtype_info(t).block_elems;
       const int64_t cols = blk == 1 ? 37 : blk, D = blk == 1 ? 45 : blk;
-      for (int64_t F : {int64_t{256}, int64_t{512}, int64_t{1280}}) {
+      // F = 300 and 800 end in a partial 64-feature tile (block-1 and block-32 types).
+      const int64_t odd_f = blk == 1 ? 300 : blk == 32 ? 800 : 768;
+      for (int64_t F : {int64_t{256}, int64_t{512}, int64_t{1280}, odd_f}) {
         std::vector<std::vector<uint8_t>> wq;
         for (auto [rows, width] : {std::pair{F, cols}, std::pair{F, cols}, std::pair{D, F}}) {
           std::vector<uint8_t> w(dtype_row_bytes(t, width) * static_cast<size_t>(rows));
