@@ -228,10 +228,11 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // Fused: F is walked in slices of kFfnSlice features. Each slice's gate/up/SwiGLU columns
-  // (tiles of 64, as in matmul_swiglu) go into an [n, slice] buffer, which the down projection's
-  // matching column slice then multiplies straight into y. Only [n, slice] is ever held, and
-  // every weight element is still decoded once per call.
+  // Fused: F is walked in slices of kFfnSlice features (or more). Each slice's gate/up/SwiGLU
+  // columns (tiles of 64, as in matmul_swiglu) go into an [n, slice] buffer, which the down
+  // projection's matching column slice then multiplies straight into y, pipelined one slice
+  // behind. Only two [n, slice] buffers are ever held, and every weight element is still
+  // decoded once per call.
   void ffn(const DeviceWeight& gate, const DeviceWeight& up, const DeviceWeight& down, const DeviceBuffer& x,
            DeviceBuffer& y, int64_t n) override {
     const WeightView &wg = gate.view(), &wu = up.view(), &wd = down.view();
@@ -250,9 +251,13 @@ class CpuBackend final : public Backend {
     const auto& K = simd::kernels();
     // At least two 64-feature tiles per thread in each slice's gate/up pass.
     const int64_t slice = std::min(std::max(kFfnSlice, (2 * nt * 64 + kFfnSlice - 1) / kFfnSlice * kFfnSlice), F);
-    float* h = grow(h_ws_, static_cast<size_t>(n * slice));
+    const int64_t n_slices = (F + slice - 1) / slice, hsz = n * slice;
+    // Two [n, slice] buffers: step s makes slice s in one while slice s - 1, in the other, is
+    // multiplied into y, so each step is one work-shared loop (one barrier per slice).
+    float* h = grow(h_ws_, static_cast<size_t>(2 * hsz));
     const Gemm gx = prepare_gemm({&wg, &wu}, xs, n, nt, main_ws_);
-    const Gemm gd = prepare_gemm({&wd}, h, n, nt, down_ws_, slice, false, true);
+    Gemm gd = prepare_gemm({&wd}, h, n, nt, down_ws_, slice, false, true);
+    if (gd.xb) gd.xb = grow(down_ws_.xb, static_cast<size_t>(2 * hsz));  // bf16 copies of both
     const int64_t ta = std::min<int64_t>(gx.tile, 64);
     float* us = grow(u_ws_, static_cast<size_t>(nt * n * ta));
 #pragma omp parallel num_threads(nt)
@@ -260,26 +265,30 @@ class CpuBackend final : public Backend {
       pin();
       const int me = omp_get_thread_num();
       float* ut = us + static_cast<size_t>(me) * n * ta;
-      for (int64_t k0 = 0; k0 < F; k0 += slice) {
-        const int64_t kc = std::min(slice, F - k0);
+      for (int64_t st = 0; st <= n_slices; ++st) {
+        const int64_t na = st < n_slices ? (std::min(slice, F - st * slice) + ta - 1) / ta : 0;
+        const int64_t nb = st > 0 ? gd.n_tiles : 0;
+        // Gate/up tiles (the heavier ones) first, then the down tiles of the previous slice.
 #pragma omp for schedule(dynamic)
-        for (int64_t t = 0; t < (kc + ta - 1) / ta; ++t) {
-          const int64_t j0 = t * ta, nr = std::min(ta, kc - j0);
-          gemm_tile(gx, wg, k0 + j0, nr, h + j0, kc, me);
-          gemm_tile(gx, wu, k0 + j0, nr, ut, nr, me);
-          for (int64_t i = 0; i < n; ++i) {
-            float* hi = h + i * kc + j0;
-            K.swiglu(hi, ut + i * nr, hi, nr);
-            if (gd.xb) simd::bf16_gemm()->f32_to_bf16(hi, gd.xb + i * kc + j0, nr);
+        for (int64_t t = 0; t < na + nb; ++t) {
+          if (t < na) {
+            const int64_t k0 = st * slice, kc = std::min(slice, F - k0), j0 = t * ta, nr = std::min(ta, kc - j0);
+            float* hb = h + (st % 2) * hsz;
+            gemm_tile(gx, wg, k0 + j0, nr, hb + j0, kc, me);
+            gemm_tile(gx, wu, k0 + j0, nr, ut, nr, me);
+            for (int64_t i = 0; i < n; ++i) {
+              float* hi = hb + i * kc + j0;
+              K.swiglu(hi, ut + i * nr, hi, nr);
+              if (gd.xb) simd::bf16_gemm()->f32_to_bf16(hi, gd.xb + (st % 2) * hsz + i * kc + j0, nr);
+            }
+          } else {
+            const int64_t sp = st - 1, k0 = sp * slice, r0 = (t - na) * gd.tile;
+            Gemm gs = gd;
+            gs.cols = std::min(slice, F - k0);
+            gs.xs = h + (sp % 2) * hsz;
+            if (gd.xb) gs.xb = gd.xb + (sp % 2) * hsz;
+            gemm_tile(gs, wd, r0, std::min(gd.tile, D - r0), ys + r0, D, me, k0, true);
           }
-        }
-        // (the loop's barrier: the whole slice is in h before any thread reads it)
-        Gemm gs = gd;
-        gs.cols = kc;
-#pragma omp for schedule(dynamic)
-        for (int64_t t = 0; t < gd.n_tiles; ++t) {
-          const int64_t r0 = t * gd.tile;
-          gemm_tile(gs, wd, r0, std::min(gd.tile, D - r0), ys + r0, D, me, k0, true);
         }
       }
     }
