@@ -52,23 +52,29 @@ struct Engine {
   }
 };
 
+// Every weight type the backend multiplies by, and seeded N(0, 1) vectors for them.
+constexpr DType kWeightTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+struct NormalValues {
+  std::mt19937 rng;
+  std::normal_distribution<float> nd{0.0f, 1.0f};
+  explicit NormalValues(unsigned seed) : rng(seed) {}
+  std::vector<float> operator()(size_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    return v;
+  }
+};
+
 // The CPU backend's fused gate/up/SwiGLU (one tile of F at a time) against the two matmuls and
 // swiglu it replaces: every weight type, decode and prefill row counts, F not a tile multiple,
 // one and two threads.
 TEST(CpuBackend, MatmulSwigluEqualsTwoMatmulsThenSwiglu) {
-  const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
-  std::mt19937 rng(3);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  auto randv = [&](size_t n) {
-    std::vector<float> v(n);
-    for (auto& x : v) x = nd(rng);
-    return v;
-  };
+  NormalValues randv(3);
   for (int threads : {1, 2}) {
     CpuBackendOptions o;
     o.threads = threads;
     auto be = make_cpu_backend(o);
-    for (DType t : types) {
+    for (DType t : kWeightTypes) {
       const int64_t be_elems = dtype_info(t).block_elems;
       const int64_t cols = be_elems == 1 ? 37 : be_elems, F = 150;
       std::vector<std::vector<uint8_t>> wq(2, std::vector<uint8_t>(dtype_row_bytes(t, cols) * F));
@@ -102,14 +108,7 @@ TEST(CpuBackend, MatmulSwigluEqualsTwoMatmulsThenSwiglu) {
 // decode and prefill row counts, F below, at and above one slice and not a slice multiple,
 // residual y kept, one, two and nine threads.
 TEST(CpuBackend, FfnEqualsSwigluThenDownThenAdd) {
-  const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
-  std::mt19937 rng(4);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  auto randv = [&](size_t n) {
-    std::vector<float> v(n);
-    for (auto& x : v) x = nd(rng);
-    return v;
-  };
+  NormalValues randv(4);
   // The interface's default ffn, on the same CPU backend's ops.
   struct Composed : Backend {
     Backend& b;
@@ -154,7 +153,7 @@ TEST(CpuBackend, FfnEqualsSwigluThenDownThenAdd) {
     o.threads = threads;
     auto be = make_cpu_backend(o);
     Composed ref(*be);
-    for (DType t : types) {
+    for (DType t : kWeightTypes) {
       const int64_t blk = dtype_info(t).block_elems;
       const int64_t cols = blk == 1 ? 37 : blk, D = blk == 1 ? 45 : blk;
       // F = 300 and 800 end in a partial 64-feature tile (block-1 and block-32 types).
