@@ -112,6 +112,18 @@ else
 fi
 run_fail "bad backend" "unknown backend 'gpu'" "$bin" generate -m "$tmp/p.gguf" -p "x" --backend gpu
 
+# eval's one-document continuation: every row labelled, EPIC at each ratio's budget; --one-doc alone refused.
+for i in 1 2 3; do
+  for w in $(seq 1 90); do printf 'word%d ' $(((i * 7 + w * 3) % 41)); done >>"$tmp/long.txt"
+  printf '\n\n' >>"$tmp/long.txt"
+done
+out=$("$bin" eval -m "$tmp/p.gguf" --aux "$tmp/a.gguf" --continuation --one-doc --text "$tmp/long.txt" -N 4 \
+  --eval-chunks 4 --eval-chunk-len 16 --cont 4 --ratios 0.25 2>&1)
+check "eval one-doc task" "| continuation-1doc | cacheclip  |  0.25 |" "$out"
+check "eval epic-r row" "| continuation-1doc | epic-r     |  0.25 |" "$out"
+check "eval notes reused passages" "3 passages long enough for --one-doc; 4 prompts reuse some" "$out"
+run_fail "eval --one-doc alone" "--one-doc shapes the continuation task" "$bin" eval -m "$tmp/p.gguf" --one-doc --tasks x.json
+
 shared=${CACHECLIP_SHARED:-../shared}
 S="$shared/models/stories260K"
 if [[ -f "$S/stories260K.bin" ]]; then
