@@ -115,39 +115,33 @@ class Backend {
   // y += x, count elements.
   virtual void add(const DeviceBuffer& x, DeviceBuffer& y, int64_t count) = 0;
 
-  // The SwiGLU FFN's first half: y[n, F] = silu(x . gate^T) * (x . up^T), F = gate.rows =
-  // up.rows. A backend that fuses it never holds the [n, F] up projection (the CPU backend works
-  // one tile of F at a time: 10 MiB less per 512-row micro-batch on a 0.5B model). This default
-  // composes matmul and swiglu through a buffer it keeps for the next call.
-  virtual void matmul_swiglu(const DeviceWeight& gate, const DeviceWeight& up, const DeviceBuffer& x,
-                             DeviceBuffer& y, int64_t n) {
-    const size_t need = static_cast<size_t>(n * up.view().rows) * 4;
-    if (!swiglu_up_ || swiglu_up_->bytes() < need) swiglu_up_ = alloc(need);
-    matmul(gate, nullptr, x, y, n);
-    matmul(up, nullptr, x, *swiglu_up_, n);
-    swiglu(y, *swiglu_up_, y, n * up.view().rows);
-  }
-
-  // The whole SwiGLU FFN with its residual add: y[n, D] += swiglu(x) . down^T, where swiglu(x)
-  // is matmul_swiglu's [n, F] and D = down.rows, F = down.cols; y must not be x. A backend that
-  // fuses it never holds the [n, F] activations (the CPU backend works through F in slices of
-  // 512 features or more, each multiplied into y at once: 8.5 MiB less per 512-row micro-batch
-  // on a 0.5B model). This default composes matmul_swiglu, matmul and add through buffers it
-  // keeps for the next call.
+  // The whole SwiGLU FFN with its residual add: y[n, D] += (silu(x . gate^T) * (x . up^T)) .
+  // down^T, with D = down.rows and F = down.cols = gate.rows = up.rows; y must not be x. A
+  // backend that fuses it never holds the [n, F] activations (the CPU backend works through F in
+  // slices of 512 features or more, each multiplied into y at once: 17 MiB less per 512-row
+  // micro-batch on a 0.5B model). This default composes matmul, swiglu and add through buffers
+  // it keeps for the next call.
   virtual void ffn(const DeviceWeight& gate, const DeviceWeight& up, const DeviceWeight& down, const DeviceBuffer& x,
                    DeviceBuffer& y, int64_t n) {
     const int64_t F = down.view().cols, D = down.view().rows;
-    if (up.view().rows != F) fail("ffn: down takes ", F, " features but up makes ", up.view().rows);
-    const size_t need_h = static_cast<size_t>(n * F) * 4, need_o = static_cast<size_t>(n * D) * 4;
-    if (!ffn_h_ || ffn_h_->bytes() < need_h) ffn_h_ = alloc(need_h);
-    if (!ffn_o_ || ffn_o_->bytes() < need_o) ffn_o_ = alloc(need_o);
-    matmul_swiglu(gate, up, x, *ffn_h_, n);
-    matmul(down, nullptr, *ffn_h_, *ffn_o_, n);
-    add(*ffn_o_, y, n * D);
+    if (up.view().rows != F || gate.view().rows != F) {
+      fail("ffn: down takes ", F, " features but gate and up make ", gate.view().rows, " and ", up.view().rows);
+    }
+    auto keep = [&](std::unique_ptr<DeviceBuffer>& b, int64_t elems) -> DeviceBuffer& {
+      const size_t need = static_cast<size_t>(elems) * 4;
+      if (!b || b->bytes() < need) b = alloc(need);
+      return *b;
+    };
+    DeviceBuffer &h = keep(ffn_h_, n * F), &u = keep(ffn_u_, n * F), &o = keep(ffn_o_, n * D);
+    matmul(gate, nullptr, x, h, n);
+    matmul(up, nullptr, x, u, n);
+    swiglu(h, u, h, n * F);
+    matmul(down, nullptr, h, o, n);
+    add(o, y, n * D);
   }
 
  private:
-  std::unique_ptr<DeviceBuffer> swiglu_up_, ffn_h_, ffn_o_;
+  std::unique_ptr<DeviceBuffer> ffn_h_, ffn_u_, ffn_o_;
 };
 
 struct CpuBackendOptions {

@@ -184,52 +184,8 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // Fused: each tile of F output features gets its gate columns straight into y and its up
-  // columns into a per-thread [n, tile] scratch, combined at once; no [n, F] up buffer.
-  void matmul_swiglu(const DeviceWeight& gate, const DeviceWeight& up, const DeviceBuffer& x, DeviceBuffer& y,
-                     int64_t n) override {
-    const int nt = team_.load();
-    const WeightView &wg = gate.view(), &wu = up.view();
-    CC_ASSERT(wg.rows == wu.rows && wg.cols == wu.cols);
-    const int64_t F = wg.rows, cols = wg.cols;
-    const float* xs = cb(x).f();
-    float* ys = cb(y).f();
-    CC_ASSERT(static_cast<size_t>(n * cols) * 4 <= x.bytes() && static_cast<size_t>(n * F) * 4 <= y.bytes());
-    const auto& K = simd::kernels();
-    if (n <= kGemvRows) {
-      float* us = grow(u_ws_, static_cast<size_t>(n * F));
-      const Gemv gg(wg), gu(wu);
-#pragma omp parallel num_threads(nt)
-      {
-        pin();
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < F; ++r) {
-          gg.row(r, xs, n, ys + r, F);
-          gu.row(r, xs, n, us + r, F);
-        }
-      }
-      for (int64_t i = 0; i < n; ++i) K.swiglu(ys + i * F, us + i * F, ys + i * F, F);
-      return;
-    }
-    const Gemm g = prepare_gemm({&wg, &wu}, xs, n, nt, main_ws_);
-    float* us = grow(u_ws_, static_cast<size_t>(nt * n * g.tile));
-#pragma omp parallel num_threads(nt)
-    {
-      pin();
-      const int me = omp_get_thread_num();
-      float* ut = us + static_cast<size_t>(me) * n * g.tile;
-#pragma omp for schedule(dynamic)
-      for (int64_t t = 0; t < g.n_tiles; ++t) {
-        const int64_t r0 = t * g.tile, nr = std::min(g.tile, F - r0);
-        gemm_tile(g, wg, r0, nr, ys + r0, F, me);
-        gemm_tile(g, wu, r0, nr, ut, nr, me);
-        for (int64_t i = 0; i < n; ++i) K.swiglu(ys + i * F + r0, ut + i * nr, ys + i * F + r0, nr);
-      }
-    }
-  }
-
   // Fused: F is walked in slices of kFfnSlice features (or more). Each slice's gate/up/SwiGLU
-  // columns (tiles of 64, as in matmul_swiglu) go into an [n, slice] buffer, which the down
+  // columns (64-feature tiles: gate straight into the buffer, up into per-thread scratch) go into an [n, slice] buffer, which the down
   // projection's matching column slice then multiplies straight into y, pipelined one slice
   // behind. Only two [n, slice] buffers are ever held, and every weight element is still
   // decoded once per call.
@@ -238,7 +194,7 @@ class CpuBackend final : public Backend {
     const WeightView &wg = gate.view(), &wu = up.view(), &wd = down.view();
     const int64_t F = wd.cols, D = wd.rows;
     if (n <= kGemvRows) {
-      Backend::ffn(gate, up, down, x, y, n);  // decode rows: the matrix-vector route, tiny buffers
+      Backend::ffn(gate, up, down, x, y, n);  // decode rows: the matrix-vector route, [n, F] is tiny
       return;
     }
     CC_ASSERT(wg.rows == F && wu.rows == F && wg.cols == wu.cols);

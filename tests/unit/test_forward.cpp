@@ -65,46 +65,8 @@ struct NormalValues {
   }
 };
 
-// The CPU backend's fused gate/up/SwiGLU (one tile of F at a time) against the two matmuls and
-// swiglu it replaces: every weight type, decode and prefill row counts, F not a tile multiple,
-// one and two threads.
-TEST(CpuBackend, MatmulSwigluEqualsTwoMatmulsThenSwiglu) {
-  NormalValues randv(3);
-  for (int threads : {1, 2}) {
-    CpuBackendOptions o;
-    o.threads = threads;
-    auto be = make_cpu_backend(o);
-    for (DType t : kWeightTypes) {
-      const int64_t be_elems = dtype_info(t).block_elems;
-      const int64_t cols = be_elems == 1 ? 37 : be_elems, F = 150;
-      std::vector<std::vector<uint8_t>> wq(2, std::vector<uint8_t>(dtype_row_bytes(t, cols) * F));
-      for (auto& w : wq) {
-        const auto wf = randv(static_cast<size_t>(F * cols));
-        for (int64_t r = 0; r < F; ++r) quantize_row(t, wf.data() + r * cols, w.data() + r * dtype_row_bytes(t, cols), cols);
-      }
-      auto gate = be->load_weight(WeightView{t, wq[0].data(), F, cols});
-      auto up = be->load_weight(WeightView{t, wq[1].data(), F, cols});
-      for (int64_t n : {1, 4, 5, 70}) {
-        const auto x = randv(static_cast<size_t>(n * cols));
-        auto bx = be->alloc(x.size() * 4), g = be->alloc(static_cast<size_t>(n * F) * 4),
-             u = be->alloc(static_cast<size_t>(n * F) * 4), y = be->alloc(static_cast<size_t>(n * F) * 4);
-        be->upload(*bx, 0, x.data(), x.size() * 4);
-        be->matmul(*gate, nullptr, *bx, *g, n);
-        be->matmul(*up, nullptr, *bx, *u, n);
-        be->swiglu(*g, *u, *g, n * F);
-        be->matmul_swiglu(*gate, *up, *bx, *y, n);
-        std::vector<float> want(static_cast<size_t>(n * F)), got(want.size());
-        be->download(*g, 0, want.data(), want.size() * 4);
-        be->download(*y, 0, got.data(), got.size() * 4);
-        EXPECT_LE(nse(got, want), 1e-12) << dtype_name(t) << " n=" << n << " threads=" << threads;
-        EXPECT_GT(std::inner_product(want.begin(), want.end(), want.begin(), 0.0), 0.0);
-      }
-    }
-  }
-}
-
 // The CPU backend's fused FFN (F walked in 512-feature slices, each multiplied into y at once)
-// against the interface's composition of matmul_swiglu, matmul and add: every weight type,
+// against the interface's composition of matmul, swiglu and add: every weight type,
 // decode and prefill row counts, F below, at and above one slice and not a slice multiple,
 // residual y kept, one, two and nine threads.
 TEST(CpuBackend, FfnEqualsSwigluThenDownThenAdd) {

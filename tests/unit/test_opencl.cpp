@@ -137,32 +137,7 @@ TEST(OpenCl, MatmulEveryWeightType) {
   }
 }
 
-// The interface's default matmul_swiglu (two matmuls and swiglu on the device) against the CPU
-// backend's fused one.
-TEST(OpenCl, MatmulSwigluMatchesTheCpuBackend) {
-  CC_SKIP_WITHOUT_OPENCL();
-  Pair p;
-  for (DType t : {DType::F32, DType::F16, DType::Q8_0}) {
-    const double tol = t == DType::Q8_0 ? 1e-5 : 1e-10;
-    const int64_t cols = t == DType::Q8_0 ? 64 : 37, F = 70, n = 9;
-    std::vector<std::vector<uint8_t>> wq(2, std::vector<uint8_t>(dtype_row_bytes(t, cols) * F));
-    for (size_t k = 0; k < 2; ++k) {
-      const auto wf = randv(static_cast<size_t>(F * cols), 11 + static_cast<unsigned>(k));
-      for (int64_t r = 0; r < F; ++r) quantize_row(t, wf.data() + r * cols, wq[k].data() + r * dtype_row_bytes(t, cols), cols);
-    }
-    const auto x = randv(static_cast<size_t>(n * cols), 13);
-    std::vector<std::vector<float>> out;
-    for (Backend* be : {p.cpu.get(), p.cl.get()}) {
-      auto g = be->load_weight(WeightView{t, wq[0].data(), F, cols}), u = be->load_weight(WeightView{t, wq[1].data(), F, cols});
-      auto bx = p.up(*be, x), by = be->alloc(static_cast<size_t>(n * F) * 4);
-      be->matmul_swiglu(*g, *u, *bx, *by, n);
-      out.push_back(p.down(*be, *by, static_cast<size_t>(n * F)));
-    }
-    EXPECT_LE(nse(out[1], out[0]), tol) << dtype_name(t);
-  }
-}
-
-// The interface's default ffn (matmul_swiglu, matmul and add on the device) against the CPU
+// The interface's default ffn (matmuls, swiglu and add on the device) against the CPU
 // backend's fused one (two slices of F here), residual included.
 TEST(OpenCl, FfnMatchesTheCpuBackend) {
   CC_SKIP_WITHOUT_OPENCL();
