@@ -74,4 +74,27 @@ if not nse <= 1e-8:
     sys.exit(f"FAIL: exported model's logits differ from torch's: NSE {nse:.3g}")
 print(f"ok: torch logits == exported GGUF logits (NSE {nse:.2e}, {a.shape[0]} positions)")
 PY
+# --task-weights: a bad entry is refused by name; weights steer a stage's task sampling.
+if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run2" --max-steps 1 --task-weights vartrak=3 >"$tmp/tw.log" 2>&1; then
+  echo "FAIL: train.py accepted --task-weights vartrak=3"; exit 1
+fi
+grep -q "vartrak=3" "$tmp/tw.log" && echo "ok: a misspelt --task-weights task is refused by name" \
+  || { echo "FAIL: the --task-weights error does not name the entry:"; cat "$tmp/tw.log"; exit 1; }
+$py - "$train" "$tmp" "$corpus" <<'PY'
+import sys, collections
+sys.path.insert(0, sys.argv[1])
+import bpe, train
+tok = bpe.Tokenizer.load(sys.argv[2] + "/tok/merges.txt")
+d = train.Data(tok, sys.argv[3], 1)
+def counts():
+    return collections.Counter(d.task_example(2)[0] for _ in range(400))
+even = counts()
+d.task_weights = {"vartrack": 6.0}
+steered = counts()
+# Stage 2 has 4 tasks: ~100 each unweighted; vartrack at weight 6 gets ~6/9 of 400 = ~267.
+if not (60 <= even["vartrack"] <= 140 and 220 <= steered["vartrack"] <= 310):
+    sys.exit(f"FAIL: task weights do not steer sampling: {dict(even)} -> {dict(steered)}")
+print(f"ok: --task-weights steers the stage's tasks ({even['vartrack']} -> {steered['vartrack']} of 400 vartrack)")
+PY
 echo "all training script checks passed"

@@ -153,6 +153,7 @@ class Data:
     def __init__(self, tok, corpus, seed):
         self.tok = tok
         self.rng = random.Random(seed)
+        self.task_weights = {}
         self.passages = tasks.load_passages(corpus, "train")
         if not self.passages:
             raise SystemExit(f"train.py: no corpus passages at {corpus}")
@@ -169,7 +170,8 @@ class Data:
             # length grows with the tasks mastered, not only with the curriculum stage.
             names = STAGES[stage - 1][0]
             _, (c0, c1), (w0, w1) = STAGES[-1]
-        task = self.rng.choice(names)
+        weights = [self.task_weights.get(t, 1.0) for t in names]
+        task = self.rng.choices(names, weights)[0] if self.task_weights else self.rng.choice(names)
         self.gen.chunk_words = self.rng.randint(w0, w1)
         n_chunks = self.rng.randint(c0, max(c0, c1))
         if task == "multihop":
@@ -345,6 +347,8 @@ def main(argv=None):
                     help="share of span-repeat sequences (loss on the repeat): a dense copying signal")
     ap.add_argument("--long-share", type=float, default=0.25,
                     help="from stage 1: share of batches whose prompts take a mastered task at full length")
+    ap.add_argument("--task-weights", default="",
+                    help="relative sampling weights of a stage's tasks, e.g. vartrack=3,multihop=3 (others 1)")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
@@ -363,6 +367,11 @@ def main(argv=None):
     model = Model(c)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.01)
     data = Data(tok, a.corpus, a.seed)
+    for kv in filter(None, a.task_weights.split(",")):
+        name, _, w = kv.partition("=")
+        if name not in tasks.TASKS or not w:
+            raise SystemExit(f"--task-weights: '{kv}' is not TASK=WEIGHT with a task of {sorted(tasks.TASKS)}")
+        data.task_weights[name] = float(w)
     step, stage, spent, stage_steps, history = 0, 0, 0.0, 0, []
     ckpt = os.path.join(a.out, "ckpt.pt")
     if a.resume and os.path.exists(ckpt):
