@@ -121,6 +121,26 @@ void gemm_bf16_avx512(const uint16_t* x, int64_t n, const uint16_t* w, int64_t m
 void f32_to_bf16_avx512(const float* s, uint16_t* d, int64_t n);
 bool cpu_has_avx512_bf16();
 
+namespace {
+void gemm_bf16_portable(const uint16_t* x, int64_t n, const uint16_t* w, int64_t m, int64_t K, float* y, int64_t ldy) {
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < m; ++j) {
+      float s = 0;
+      for (int64_t k = 0; k < K; ++k) s += bf16_to_f32(x[i * K + k]) * bf16_to_f32(w[j * K + k]);
+      y[i * ldy + j] = s;
+    }
+  }
+}
+void f32_to_bf16_portable(const float* s, uint16_t* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i]);
+}
+}  // namespace
+
+const Bf16Gemm& portable_bf16_gemm() {
+  static const Bf16Gemm table{gemm_bf16_portable, f32_to_bf16_portable};
+  return table;
+}
+
 const Bf16Gemm* bf16_gemm() {
   static const Bf16Gemm table{gemm_bf16_avx512, f32_to_bf16_avx512};
   static const Bf16Gemm* chosen =

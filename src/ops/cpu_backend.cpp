@@ -75,6 +75,8 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(const CpuBackendOptions& o) {
     team_ = o.threads > 0 ? o.threads : (o.cpus.empty() ? omp_get_num_procs() : static_cast<int>(o.cpus.size()));
     cpus_ = o.cpus;
+    using R = CpuBackendOptions::Bf16Route;
+    bg_ = o.bf16 == R::Portable ? &simd::portable_bf16_gemm() : o.bf16 == R::Off ? nullptr : simd::bf16_gemm();
     generation_ = next_generation();
     simd::kernels();  // selects the ISA now, so a bad CACHECLIP_ISA is reported here
     openblas_set_num_threads(1);
@@ -83,7 +85,7 @@ class CpuBackend final : public Backend {
   std::string name() const override {
     std::lock_guard<std::mutex> lock(cpus_mu_);
     return cat("cpu (", team_.load(), " threads", cpus_.empty() ? "" : cat(" on CPUs ", cpu_list_text(cpus_)), ", ",
-               simd::kernels().isa, ")");
+               simd::kernels().isa, bg_ == &simd::portable_bf16_gemm() ? ", portable bf16" : "", ")");
   }
   int threads() const override { return team_.load(); }
   std::vector<std::vector<unsigned>> team_bindings() override {
@@ -235,7 +237,7 @@ class CpuBackend final : public Backend {
             for (int64_t i = 0; i < n; ++i) {
               float* hi = hb + i * kc + j0;
               K.swiglu(hi, ut + i * nr, hi, nr);
-              if (gd.xb) simd::bf16_gemm()->f32_to_bf16(hi, gd.xb + (st % 2) * hsz + i * kc + j0, nr);
+              if (gd.xb) bg_->f32_to_bf16(hi, gd.xb + (st % 2) * hsz + i * kc + j0, nr);
             }
           } else {
             const int64_t sp = st - 1, k0 = sp * slice, r0 = (t - na) * gd.tile;
@@ -398,7 +400,7 @@ class CpuBackend final : public Backend {
     std::vector<uint16_t> xb, b;
   };
   bool bf16_route(const WeightView& w) const {
-    return simd::bf16_gemm() && w.cols % 2 == 0 && (w.type == DType::BF16 || dtype_is_quantized(w.type));
+    return bg_ && w.cols % 2 == 0 && (w.type == DType::BF16 || dtype_is_quantized(w.type));
   }
   // convert_x: round x to bf16 now (else the caller fills g.xb, [n, cols], before gemm_tile).
   // accumulate: gemm_tile will be asked to add into its output.
@@ -422,7 +424,7 @@ class CpuBackend final : public Backend {
     if (any_bf16) {
       g.xb = grow(s.xb, static_cast<size_t>(n * g.cols));
       if (convert_x) {
-        const simd::Bf16Gemm* bg = simd::bf16_gemm();
+        const simd::Bf16Gemm* bg = bg_;
         const int64_t chunk = 4096;
 #pragma omp parallel num_threads(nt)
         {
@@ -450,7 +452,7 @@ class CpuBackend final : public Backend {
     const size_t rb = dtype_row_bytes(w.type, w.cols);
     const auto* wb = static_cast<const uint8_t*>(w.data) + r0 * rb + dtype_row_bytes(w.type, k0);
     if (bf16_route(w)) {
-      const simd::Bf16Gemm* bg = simd::bf16_gemm();
+      const simd::Bf16Gemm* bg = bg_;
       const uint16_t* wt;
       if (w.type == DType::BF16 && cols == w.cols) {
         wt = reinterpret_cast<const uint16_t*>(wb);
@@ -517,6 +519,7 @@ class CpuBackend final : public Backend {
   std::atomic<int> team_{1};
   mutable std::mutex cpus_mu_;
   std::vector<unsigned> cpus_;
+  const simd::Bf16Gemm* bg_ = nullptr;  // the BF16 route's kernels; null: that route is off
   // Process-wide, so a backend created at a freed one's address never looks "already bound".
   static uint64_t next_generation() {
     static std::atomic<uint64_t> g{0};

@@ -46,8 +46,9 @@ struct Engine {
   Model model;
   std::unique_ptr<Backend> be;
   std::unique_ptr<Transformer> tf;
-  explicit Engine(const std::string& path, const LoadOptions& lo = {}) : model(load_model(path, lo)) {
-    be = make_cpu_backend();
+  explicit Engine(const std::string& path, const LoadOptions& lo = {}, const CpuBackendOptions& bo = {})
+      : model(load_model(path, lo)) {
+    be = make_cpu_backend(bo);
     tf = std::make_unique<Transformer>(model, *be);
   }
 };
@@ -68,7 +69,9 @@ struct NormalValues {
 // The CPU backend's fused FFN (F walked in 512-feature slices, each multiplied into y at once)
 // against the interface's composition of matmul, swiglu and add: every weight type,
 // decode and prefill row counts, F below, at and above one slice and not a slice multiple,
-// residual y kept, one, two and nine threads.
+// residual y kept, one, two and nine threads. Then again on the BF16 route (bf16 activations and
+// decoded weights; portable kernels, so it runs on CPUs without AVX512-BF16 too), which must
+// agree with the fp32 route to bf16 rounding and not be it.
 TEST(CpuBackend, FfnEqualsSwigluThenDownThenAdd) {
   NormalValues randv(4);
   // The interface's default ffn, on the same CPU backend's ops.
@@ -110,12 +113,20 @@ TEST(CpuBackend, FfnEqualsSwigluThenDownThenAdd) {
     void swiglu(const DeviceBuffer& g, const DeviceBuffer& u, DeviceBuffer& y, int64_t c) override { b.swiglu(g, u, y, c); }
     void add(const DeviceBuffer& x, DeviceBuffer& y, int64_t c) override { b.add(x, y, c); }
   };
-  for (int threads : {1, 2, 9}) {  // 9: a team whose slices grow to 1,536 features
+  for (auto [threads, portable_bf16] : {std::pair{1, false}, std::pair{2, false}, std::pair{9, false},
+                                         std::pair{1, true}, std::pair{9, true}}) {  // 9: slices grow to 1,536
     CpuBackendOptions o;
     o.threads = threads;
+    if (portable_bf16) o.bf16 = CpuBackendOptions::Bf16Route::Portable;
     auto be = make_cpu_backend(o);
+    o.bf16 = CpuBackendOptions::Bf16Route::Off;
+    auto fp32 = make_cpu_backend(o);  // the fp32 route on every CPU
+    if (portable_bf16) {
+      ASSERT_THAT(be->name(), HasSubstr("portable bf16"));
+    }
     Composed ref(*be);
     for (DType t : kWeightTypes) {
+      const bool bf16_route = portable_bf16 && (t == DType::BF16 || dtype_is_quantized(t));
       const int64_t blk = dtype_info(t).block_elems;
       const int64_t cols = blk == 1 ? 37 : blk, D = blk == 1 ? 45 : blk;
       // F = 300 and 800 end in a partial 64-feature tile (block-1 and block-32 types).
@@ -133,6 +144,9 @@ TEST(CpuBackend, FfnEqualsSwigluThenDownThenAdd) {
         auto gate = be->load_weight(WeightView{t, wq[0].data(), F, cols});
         auto up = be->load_weight(WeightView{t, wq[1].data(), F, cols});
         auto down = be->load_weight(WeightView{t, wq[2].data(), D, F});
+        auto gate32 = fp32->load_weight(WeightView{t, wq[0].data(), F, cols});
+        auto up32 = fp32->load_weight(WeightView{t, wq[1].data(), F, cols});
+        auto down32 = fp32->load_weight(WeightView{t, wq[2].data(), D, F});
         for (int64_t n : {1, 4, 5, 70}) {
           const auto x = randv(static_cast<size_t>(n * cols)), y0 = randv(static_cast<size_t>(n * D));
           auto bx = be->alloc(x.size() * 4), ya = be->alloc(y0.size() * 4), yb = be->alloc(y0.size() * 4);
@@ -145,8 +159,26 @@ TEST(CpuBackend, FfnEqualsSwigluThenDownThenAdd) {
           be->download(*ya, 0, want.data(), want.size() * 4);
           be->download(*yb, 0, got.data(), got.size() * 4);
           for (size_t i = 0; i < y0.size(); ++i) delta[i] = want[i] - y0[i];
-          EXPECT_LE(nse(got, want), 1e-12) << dtype_name(t) << " F=" << F << " n=" << n << " threads=" << threads;
+          const std::string what = cat(dtype_name(t), " F=", F, " n=", n, " threads=", threads,
+                                       portable_bf16 ? " portable bf16" : "");
+          EXPECT_LE(nse(got, want), 1e-12) << what;
           EXPECT_GT(std::inner_product(delta.begin(), delta.end(), delta.begin(), 0.0), 1e-3 * static_cast<double>(n));
+          if (!portable_bf16 || threads != 1) continue;
+          // The BF16 route (prefill rows only: decode rows keep fp32 activations) against fp32.
+          auto bx32 = fp32->alloc(x.size() * 4), y32 = fp32->alloc(y0.size() * 4);
+          fp32->upload(*bx32, 0, x.data(), x.size() * 4);
+          fp32->upload(*y32, 0, y0.data(), y0.size() * 4);
+          fp32->ffn(*gate32, *up32, *down32, *bx32, *y32, n);
+          std::vector<float> exact(y0.size()), dg(y0.size()), de(y0.size());
+          fp32->download(*y32, 0, exact.data(), exact.size() * 4);
+          for (size_t i = 0; i < y0.size(); ++i) dg[i] = got[i] - y0[i], de[i] = exact[i] - y0[i];
+          const double err = nse(dg, de);
+          if (bf16_route && n > 4) {
+            EXPECT_LE(err, 1e-4) << what;
+            EXPECT_GT(err, 1e-12) << what << ": the BF16 route was not taken";
+          } else {
+            EXPECT_LE(err, 1e-12) << what;
+          }
         }
       }
     }
@@ -231,6 +263,32 @@ TEST(Forward, PrefillThenDecodeEqualsOnePrefill) {
     const bool bf16_route = simd::bf16_gemm() != nullptr && (type == DType::BF16 || dtype_is_quantized(type));
     const double tol = bf16_route ? 1e-4 : 1e-10;
     EXPECT_LE(nse(inc, all), tol) << preset << " " << dtype_name(type);
+  }
+}
+
+TEST(Forward, Bf16RouteAgreesWithFp32Route) {
+  // What CPUs with AVX512-BF16 run for prefill with BF16 and block-quantized weights, here with
+  // the portable kernels: the whole forward pass within bf16 rounding of the fp32 route, but
+  // not equal to it (the route is taken); decode rows stay on fp32 activations.
+  using R = CpuBackendOptions::Bf16Route;
+  for (auto [preset, type] : {std::pair{"tiny-qwen2", DType::BF16}, std::pair{"tiny-llama", DType::Q8_0},
+                              std::pair{"tiny-qwen2", DType::Q4_0}, std::pair{"tiny-llama", DType::Q4_K}}) {
+    const std::string path = make(preset, type);
+    CpuBackendOptions bo;
+    bo.bf16 = R::Off;
+    Engine exact(path, {}, bo);
+    bo.bf16 = R::Portable;
+    Engine route(path, {}, bo);
+    const auto toks = random_tokens(24, 320, 5);
+    KVCache k1 = exact.tf->make_cache(32, DType::F32), k2 = route.tf->make_cache(32, DType::F32);
+    const auto want = exact.tf->eval(toks, k1, true), got = route.tf->eval(toks, k2, true);
+    const double err = nse(got, want);
+    EXPECT_LE(err, 1e-4) << preset << " " << dtype_name(type);
+    EXPECT_GT(err, 1e-12) << preset << " " << dtype_name(type) << ": the BF16 route was not taken";
+    const int32_t next = 7;
+    const auto d1 = exact.tf->eval(std::span<const int32_t>(&next, 1), k1),
+               d2 = route.tf->eval(std::span<const int32_t>(&next, 1), k2);
+    EXPECT_LE(nse(d2, d1), 1e-4) << "decode after a BF16-route prefill, " << dtype_name(type);
   }
 }
 

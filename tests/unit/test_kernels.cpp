@@ -277,9 +277,9 @@ TEST_P(Kernels, BlockwiseAttentionMatchesNaiveReference) {
 INSTANTIATE_TEST_SUITE_P(Isas, Kernels, ::testing::ValuesIn(runnable_kernels()),
                          [](const auto& info) { return std::string(info.param->isa); });
 
-TEST(Bf16Gemm, MatchesDoublePrecisionOnEdgeShapes) {
-  const Bf16Gemm* g = bf16_gemm();
-  if (!g) GTEST_SKIP() << "this CPU (or CACHECLIP_ISA) has no AVX512-BF16";
+// The AVX512-BF16 kernel where this CPU has it, and the portable one everywhere: products
+// against double precision on edge shapes, conversion against the scalar rounding.
+void check_bf16_gemm(const Bf16Gemm* g) {
   for (int64_t K : {2, 30, 32, 34, 62, 64, 898}) {
     for (int64_t n : {1, 3, 4, 5, 9}) {
       for (int64_t m : {1, 2, 4, 7, 13}) {
@@ -303,6 +303,17 @@ TEST(Bf16Gemm, MatchesDoublePrecisionOnEdgeShapes) {
       }
     }
   }
+}
+
+TEST(Bf16Gemm, MatchesDoublePrecisionOnEdgeShapes) {
+  const Bf16Gemm* g = bf16_gemm();
+  if (!g) GTEST_SKIP() << "this CPU (or CACHECLIP_ISA) has no AVX512-BF16";
+  check_bf16_gemm(g);
+}
+
+TEST(Bf16Gemm, PortableMatchesDoublePrecisionOnEdgeShapes) {
+  ASSERT_NE(&portable_bf16_gemm(), bf16_gemm());
+  check_bf16_gemm(&portable_bf16_gemm());
 }
 
 TEST(KernelDispatch, BestIsaIsChosenAndAllAreListed) {
