@@ -18,7 +18,9 @@
 namespace cc {
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; such files are
+  // refused below. Regular files ignore the flag.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0) {
@@ -28,7 +30,7 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    fail(path, ": not a regular file");
+    fail(path, S_ISDIR(st.st_mode) ? ": is a directory, not a file" : ": not a regular file");
   }
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
@@ -72,6 +74,12 @@ void ByteReader::seek(size_t off, const char* field) {
 }
 
 std::string read_text_file(const std::string& path) {
+  // A directory opens as an empty stream, and a FIFO would block: refuse what is not a file
+  // (or a character device such as /dev/stdin, which a user may pass on purpose).
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail(path, ": cannot open: ", std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) fail(path, ": is a directory, not a file");
+  if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) fail(path, ": not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open: ", std::strerror(errno));
   std::ostringstream ss;

@@ -80,6 +80,7 @@ Runner add_generate(CLI::App& app) {
     clo.device = o->device;
     auto backend = make_backend(o->backend, bo, clo);
     Transformer tf(m, *backend);
+    tf.warn_past_trained_context(need);
     KVCache kv = tf.make_cache(ctx, *kv_type);
     Sampler sampler(o->s);
     StopMatcher stop(o->stops);

@@ -47,6 +47,7 @@ PlacementRequest placement_of(const std::string& numa, const std::string& aux_cp
   if (!numa.empty()) r.mode = parse_numa_mode(numa);
   if (!aux_cpus.empty()) r.aux_cpus = parse_cpu_list(aux_cpus);
   if (!primary_cpus.empty()) r.primary_cpus = parse_cpu_list(primary_cpus);
+  if (aux_cores < 0) fail("--aux-cores must be >= 1 (or 0 for the default), got ", aux_cores);
   if (aux_cores > 0) r.aux_cores = aux_cores;
   return r;
 }
@@ -133,7 +134,10 @@ std::unique_ptr<Loaded> load_all(RagOpts& o, int64_t room) {
   o.mp.last_row_only = o.rows == "last";
   check_method_params(o.mp);
   if (o.chunk_tokens < 0) fail("--chunk-tokens must be >= 0");
-  if (!(o.mem_budget_mib >= 0)) fail("--mem-budget must be >= 0");
+  // An upper bound keeps the byte count representable (inf or 1e300 would wrap to 0 bytes).
+  if (!(o.mem_budget_mib >= 0 && o.mem_budget_mib <= 1 << 30)) {
+    fail("--mem-budget must be in 0..", 1 << 30, " MiB, got ", o.mem_budget_mib);
+  }
   auto L = std::make_unique<Loaded>();
   LoadOptions lo;
   lo.tokenizer_path = o.tokenizer;
@@ -220,6 +224,15 @@ void split_chunks(RagPrompt& p, int64_t n) {
   p.chunks = std::move(out);
 }
 
+// A document's text; a file with NUL bytes is not text (a model file, an archive, a store file).
+std::string read_document(const std::string& path) {
+  std::string s = read_text_file(path);
+  if (const size_t z = s.find('\0'); z != std::string::npos) {
+    fail(path, ": not a text document (a NUL byte at offset ", z, ")");
+  }
+  return s;
+}
+
 // --prefix or --prefix-file (read exactly: a shell's $(cat f) would drop trailing newlines).
 std::string prefix_text(const std::string& prefix, const std::string& file) {
   if (file.empty()) return prefix;
@@ -239,7 +252,7 @@ RagPrompt request_of(const RagOpts& o, const Tokenizer& tok) {
     if (o.question.empty()) fail("no question: give -q TEXT");
     t.prefix = prefix_text(o.prefix, o.prefix_file);
     t.question = o.question;
-    for (const auto& d : o.docs) t.docs.push_back(read_text_file(d));
+    for (const auto& d : o.docs) t.docs.push_back(read_document(d));
   }
   RagPrompt p = tokenize_rag(tok, t, o.chat);
   split_chunks(p, o.chunk_tokens);
@@ -303,7 +316,7 @@ Runner add_rag(CLI::App& app) {
                           {"generation_ms", gen_ms},
                           {"store", {{"mem_hits", st.mem_hits}, {"disk_hits", st.disk_hits}, {"misses", st.misses},
                                      {"rejected", st.rejected}}}};
-      std::printf("%s\n", j.dump(2).c_str());
+      std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return 0;
     }
     std::printf("%s\n", text.c_str());
@@ -389,16 +402,20 @@ Runner add_compare(CLI::App& app) {
                   sim.kl, sim.pearson, o->mp.recompute * 100, sim.jaccard);
       out["premise"] = {{"kl", sim.kl}, {"pearson", sim.pearson}, {"jaccard", sim.jaccard}};
     }
-    if (o->json) std::printf("%s\n", out.dump(2).c_str());
+    if (o->json) std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   };
 }
 
 // The sorted regular files of a documents folder (precompute and ask read the same order).
+// The documents of a folder: its regular files, less hidden files, editor backups (name~) and
+// chunk store files (*.cckv*, should a store share the folder).
 std::vector<fs::path> doc_files(const std::string& dir) {
   if (!fs::is_directory(dir)) fail(dir, ": not a folder of documents");
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name[0] == '.' || name.back() == '~' || name.find(".cckv") != std::string::npos) continue;
     if (e.is_regular_file()) files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
@@ -452,6 +469,7 @@ Runner add_ask(CLI::App& app) {
           fail(a->questions, ": entry ", i, " needs \"question\" (a string)");
         }
         Q q{e["question"].get<std::string>(), {}};
+        if (q.text.empty()) fail(a->questions, ": entry ", i, ": the question is empty");
         if (e.contains("answers")) {
           if (!e["answers"].is_array()) fail(a->questions, ": entry ", i, ": \"answers\" must be a list of strings");
           for (const auto& x : e["answers"]) {
@@ -516,7 +534,7 @@ Runner add_ask(CLI::App& app) {
         }
         rows.push_back(r);
       }
-      std::printf("%s\n", nlohmann::json{{"documents", o->docs.size()}, {"tokens", n_tokens}, {"questions", rows}}.dump(2).c_str());
+      std::printf("%s\n", nlohmann::json{{"documents", o->docs.size()}, {"tokens", n_tokens}, {"questions", rows}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return 0;
     }
     std::printf("%zu documents, ~%lld prompt tokens per question; TTFT in ms; reused/recomputed in prompt tokens\n\n",
@@ -585,6 +603,7 @@ Runner add_precompute(CLI::App& app) {
   sub->add_option("--tokenizer", o->tokenizer, "tokenizer.bin for a llama2.c model");
   sub->add_option("--salt", o->salt, "tenant salt");
   return [o]() {
+    if (o->chunk_tokens < 0) fail("--chunk-tokens must be >= 0");
     const std::vector<fs::path> files = doc_files(o->docs);
     LoadOptions lo;
     lo.tokenizer_path = o->tokenizer;
@@ -610,7 +629,7 @@ Runner add_precompute(CLI::App& app) {
     auto t0 = Clock::now();
     const bool tty = isatty(2);
     for (size_t i = 0; i < files.size(); ++i) {
-      t.docs = {read_text_file(files[i].string())};
+      t.docs = {read_document(files[i].string())};
       if (t.docs[0].empty()) {
         std::fprintf(stderr, "cacheclip: warning: %s is empty, skipped\n", files[i].c_str());
         continue;
@@ -663,6 +682,16 @@ Runner add_eval(CLI::App& app) {
   sub->add_option("--json-out", e->json_out, "write the report as JSON");
   sub->add_option("--svg", e->svg_out, "write the retention / speed-up plot (SVG)");
   return [o, e]() {
+    // Bounds first: these add up into token counts and cache sizes.
+    constexpr int kMaxTokens = 1 << 20;
+    auto in_range = [&](const char* opt, int v, int lo) {
+      if (v < lo || v > kMaxTokens) fail(opt, " must be in ", lo, "..", kMaxTokens, ", got ", v);
+    };
+    in_range("-N", e->examples, 1);
+    in_range("--eval-chunks", e->chunks, 1);
+    in_range("--eval-chunk-len", e->chunk_len, 1);
+    in_range("--cont", e->cont, 1);
+    in_range("--max-answer", e->max_answer, 1);
     auto L = load_all(*o, std::max(e->cont, e->max_answer) + 1);
     EvalOptions eo;
     for (const auto& m : split_list(e->methods)) {
@@ -676,6 +705,10 @@ Runner add_eval(CLI::App& app) {
       if (end == r.c_str() || *end || !(v >= 0 && v <= 1)) fail("bad recompute ratio '", r, "' (expected numbers in [0, 1])");
       eo.ratios.push_back(v);
     }
+    const bool selecting = eo.epic_per_ratio || std::any_of(eo.methods.begin(), eo.methods.end(), [](Method m) {
+                             return m == Method::CacheBlend || m == Method::CacheClip;
+                           });
+    if (eo.ratios.empty() && selecting) fail("--ratios is empty but cacheblend, cacheclip or epic-r needs a recompute ratio");
     eo.params = o->mp;
     eo.max_answer_tokens = e->max_answer;
     std::vector<EvalTask> tasks;
@@ -730,7 +763,7 @@ Runner add_devices(CLI::App& app) {
                      {"type", d.type}, {"version", d.version}, {"global_mem", d.global_mem}, {"max_alloc", d.max_alloc},
                      {"compute_units", d.compute_units}});
       }
-      std::printf("%s\n", j.dump(2).c_str());
+      std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return 0;
     }
     if (devs.empty()) {

@@ -393,6 +393,21 @@ GGUFFile gguf_parse(const uint8_t* data, size_t size, const std::string& name) {
   }
   // Data section starts at the next multiple of the alignment.
   uint64_t data_start = (r.offset() + g.alignment - 1) / g.alignment * g.alignment;
+  // Tensor data lies back to back in the order of the infos, each padded to the alignment (as
+  // llama.cpp requires too): a corrupt type or dimension, or a bad offset, shows up here as
+  // data that would overlap another tensor's or be read as something else.
+  uint64_t expect = 0;
+  for (auto& ti : g.tensors) {
+    if (ti.offset != expect) {
+      fail(name, ": tensor '", ti.name, "' data starts at offset ", ti.offset, ", expected ", expect,
+           " (where the previous tensor's data ends): a tensor's type, shape or offset is corrupt");
+    }
+    if (__builtin_add_overflow(expect, ti.nbytes, &expect) ||
+        __builtin_add_overflow(expect, g.alignment - 1, &expect)) {
+      fail(name, ": tensor '", ti.name, "' has an absurd size");
+    }
+    expect = expect / g.alignment * g.alignment;
+  }
   for (auto& ti : g.tensors) {
     uint64_t end;
     if (__builtin_add_overflow(data_start, ti.offset, &end) || __builtin_add_overflow(end, ti.nbytes, &end) ||

@@ -5,6 +5,7 @@
 // (slot_pos[s] <= pos[i]). Plain generation appends rows at the end of the cache; the reuse
 // methods (issue 4) recompute chosen rows of an assembled cache with the same call.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -55,6 +56,11 @@ class Transformer {
   // KV cache storage type F32, F16 or BF16 (anything else -> cc::Error).
   KVCache make_cache(int64_t n_slots, DType type) const;
 
+  // A request that will use positions up to n_positions - 1: prints one warning to stderr
+  // (once per Transformer) when that passes the model's trained context, where quality
+  // degrades. Returns whether it does. A trained context of 0 (unknown) never warns.
+  bool warn_past_trained_context(int64_t n_positions) const;
+
   // Runs rows (tokens[i], pos[i]) into slots slot[i]; attends over slots [0, n_attend).
   // Returns logits [logit_rows.size(), n_vocab] for the requested row indices (into tokens).
   // Throws cc::Error for a token id outside the vocabulary, a slot outside the cache or
@@ -86,6 +92,7 @@ class Transformer {
   // (the CPU backend's fused FFN holds 512 features at a time). 512; CACHECLIP_UBATCH=N trades
   // prefill speed for memory (docs/PERFORMANCE.md).
   int64_t ubatch_ = 512;
+  mutable std::atomic<bool> warned_ctx_{false};
   std::vector<float> forward_batch(std::span<const int32_t> tokens, std::span<const int64_t> pos,
                                    std::span<const int64_t> slot, KVCache& kv, int64_t n_attend,
                                    std::span<const int64_t> logit_rows);

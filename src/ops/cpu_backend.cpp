@@ -73,6 +73,13 @@ class CpuBackend final : public Backend {
 
  public:
   explicit CpuBackend(const CpuBackendOptions& o) {
+    // A team far beyond the machine only oversubscribes it, and libgomp fails (or overflows
+    // its stack) when asked for tens of thousands of threads: refuse it up front.
+    constexpr int kMaxThreads = 1024;
+    if (o.threads < 0 || o.threads > kMaxThreads) {
+      fail("thread count ", o.threads, " is out of range: give 1 to ", kMaxThreads, " (0 or none = all cores; this machine has ",
+           omp_get_num_procs(), ")");
+    }
     team_ = o.threads > 0 ? o.threads : (o.cpus.empty() ? omp_get_num_procs() : static_cast<int>(o.cpus.size()));
     cpus_ = o.cpus;
     using R = CpuBackendOptions::Bf16Route;

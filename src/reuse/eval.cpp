@@ -119,7 +119,11 @@ EvalTask json_task(const Tokenizer& tok, const std::string& path, bool chat, int
       rt.docs.push_back(c.get<std::string>());
     }
     rt.question = e["question"].get<std::string>();
-    if (e.contains("prefix") && e["prefix"].is_string()) rt.prefix = e["prefix"].get<std::string>();
+    if (rt.question.empty()) fail(path, ": entry ", i, ": the question is empty");
+    if (e.contains("prefix")) {
+      if (!e["prefix"].is_string()) fail(path, ": entry ", i, ": \"prefix\" must be a string");
+      rt.prefix = e["prefix"].get<std::string>();
+    }
     EvalExample ex;
     ex.prompt = tokenize_rag(tok, rt, chat);
     for (const auto& a : e["answers"]) {
@@ -424,7 +428,7 @@ std::string eval_json(const EvalReport& r) {
   for (const auto& p : r.premise) {
     j["premise"].push_back({{"task", p.task}, {"kl", p.kl}, {"pearson", p.pearson}, {"jaccard", p.jaccard}, {"recall", p.recall}});
   }
-  return j.dump(2);
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string eval_svg(const EvalReport& r) {

@@ -1,5 +1,6 @@
 // Chunk KV store: keys, encodings, the file format's validation, LRU eviction, threads and
 // processes sharing one directory.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -509,6 +511,35 @@ TEST(ChunkStoreRejects, ForeignFiles) {
     s.put(s.make(key_of(1), kLayout.n_layer, kLayout.n_tokens, kLayout.kv_dim, d.k, d.v));
   }
   expect_rejected(dir.path, path, "type=int8 differs from the expected");
+}
+
+// A FIFO (or a directory) under a chunk's name is a miss with a warning: opening it must not
+// wait for a writer. read_text_file refuses a directory instead of reading it as empty text.
+TEST(ChunkStoreRejects, FifoOrDirectoryInAChunksPlaceIsAMissNotAHang) {
+  TempDir dir;
+  const std::string path = dir.path + "/" + key_of(1).hex() + ".cckv";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0644), 0);
+  {
+    ChunkStore s(disk_opts(dir.path));
+    auto got = std::async(std::launch::async, [&] { return s.get(key_of(1), kLayout); });
+    if (got.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+      const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK);  // releases the blocked reader
+      if (fd >= 0) ::close(fd);
+      FAIL() << "ChunkStore::get blocked on a FIFO";
+    }
+    EXPECT_EQ(got.get(), nullptr);
+    const auto w = s.take_warnings();
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_THAT(w[0], HasSubstr("not a regular file; treated as a miss"));
+  }
+  EXPECT_THAT(test::error_of([&] { MappedFile::open(path); }), HasSubstr("not a regular file"));
+  fs::remove(path);
+  fs::create_directory(path);
+  EXPECT_THAT(test::error_of([&] { MappedFile::open(path); }), HasSubstr("is a directory, not a file"));
+  EXPECT_THAT(test::error_of([&] { read_text_file(path); }), HasSubstr("is a directory, not a file"));
+  ChunkStore s(disk_opts(dir.path));
+  EXPECT_EQ(s.get(key_of(1), kLayout), nullptr);
+  EXPECT_TRUE(fs::is_directory(path)) << "a directory in the store is not the store's to delete";
 }
 
 TEST(ChunkStore, PutReplacesAnInvalidFileAndKeepsAValidOne) {

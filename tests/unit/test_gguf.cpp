@@ -1,6 +1,8 @@
 // GGUF reader/writer: round trip of every metadata type, and every kind of bad file.
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "formats/gguf.h"
 #include "test_util.h"
@@ -238,9 +240,29 @@ TEST(GgufBad, UnsupportedTensorType) {
 }
 
 TEST(GgufBad, TensorOutsideFile) {
+  auto f = minimal();
+  f.resize(f.size() - 100);  // the data section cut short
+  EXPECT_THAT(test::error_of([&] { gguf_parse(f.data(), f.size(), "m.gguf"); }),
+              HasSubstr("tensor 'w' (128 bytes at data offset 0) points outside the file"));
+}
+
+TEST(GgufBad, TensorDataMustLieBackToBack) {
   auto f = minimal(3, 0, 1 << 20);
   EXPECT_THAT(test::error_of([&] { gguf_parse(f.data(), f.size(), "m.gguf"); }),
-              HasSubstr("tensor 'w' (128 bytes at data offset 1048576) points outside the file"));
+              HasSubstr("tensor 'w' data starts at offset 1048576, expected 0"));
+  // One corrupt type field: tensor 'a' (F32 [3, 5], 64 bytes padded) read as F16 would end at
+  // 32, so 'b' (written at 64) no longer follows it; without the check both would load, 'a'
+  // reinterpreted.
+  std::ifstream in(write_sample(test::temp_dir()), std::ios::binary);
+  std::vector<uint8_t> g((std::istreambuf_iterator<char>(in)), {});
+  const uint8_t info[] = {1, 0, 0, 0, 0, 0, 0, 0, 'a', 2, 0, 0, 0};
+  auto at = std::search(g.begin(), g.end(), std::begin(info), std::end(info));
+  ASSERT_NE(at, g.end());
+  const size_t type_at = static_cast<size_t>(at - g.begin()) + sizeof(info) + 16;
+  ASSERT_EQ(g[type_at], 0);  // GGML F32
+  g[type_at] = 1;            // GGML F16
+  EXPECT_THAT(test::error_of([&] { gguf_parse(g.data(), g.size(), "s.gguf"); }),
+              HasSubstr("tensor 'b' data starts at offset 64, expected 32"));
 }
 
 TEST(GgufBad, MisalignedTensorOffset) {
