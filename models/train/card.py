@@ -140,7 +140,8 @@ def main(argv=None):
              f"({args['lm_share']:.0%} of the sequences), and span-repeat sequences (text, a span, more text, "
              f"the span again, loss on the repeat; {args.get('copy_share', 0):.0%}) for a dense copying signal. "
              f"From stage 1 on, {args.get('long_share', 0):.0%} of the batches take the previous stage's tasks "
-             "at the final stage's length.")
+             "at the final stage's length. Within a stage the tasks are drawn "
+             + (f"with the weights {args['task_weights']} (the others 1)." if args.get("task_weights") else "uniformly."))
     L.append(f"- Loss: cross-entropy on the answer tokens and the EOS after them, plus {args['lm_weight']} x the "
              "language-modelling loss on every other token.")
     L.append("- Curriculum (prompt length and task mix grow when the last "
