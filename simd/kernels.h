@@ -52,7 +52,7 @@ struct Bf16Gemm {
 const Bf16Gemm* bf16_gemm();
 // The same two operations in plain scalar code (fp32 accumulation, round-to-nearest-even), on
 // any CPU: the oracle the AVX512-BF16 kernel is tested against, and what lets tests run the CPU
-// backend's BF16 route where the CPU lacks AVX512-BF16 (CpuBackendOptions::portable_bf16).
+// backend's BF16 route where the CPU lacks AVX512-BF16 (CpuBackendOptions::bf16 = Portable).
 // Slow: never chosen for production.
 const Bf16Gemm& portable_bf16_gemm();
 

@@ -140,6 +140,8 @@ run_fail "precompute --chunk-tokens -1" "--chunk-tokens must be >= 0" \
   "$bin" precompute -m "$tmp/p.gguf" --store "$tmp/store" --docs "$tmp/docs" --chunk-tokens -1
 run_fail "eval --cont huge" "--cont must be in 1..1048576, got 2147483647" \
   "$bin" eval -m "$tmp/p.gguf" --continuation --text "$tmp/long.txt" --cont 2147483647
+run_fail "eval --one-doc prompt size overflow" "4096 chunks of 1048576 tokens + 1 continuation tokens make prompts of 4294967297 tokens" \
+  "$bin" eval -m "$tmp/p.gguf" --continuation --one-doc --text "$tmp/long.txt" --eval-chunks 4096 --eval-chunk-len 1048576 --cont 1 --methods naive
 run_fail "eval --max-answer -1" "--max-answer must be in 1..1048576, got -1" \
   "$bin" eval -m "$tmp/p.gguf" --continuation --text "$tmp/long.txt" --max-answer -1
 run_fail "eval --ratios ''" "--ratios is empty but cacheblend, cacheclip or epic-r needs a recompute ratio" \
@@ -158,13 +160,19 @@ python3 -c 'import json,sys; json.loads(sys.argv[1])' "$json" && echo "ok: ask -
 cp -r "$tmp/docs" "$tmp/mixed"
 "$bin" precompute -m "$tmp/p.gguf" --store "$tmp/mixed" --docs "$tmp/mixed" >/dev/null 2>&1
 touch "$tmp/mixed/.hidden" "$tmp/mixed/1.txt~"
+cp "$tmp/a.gguf" "$tmp/mixed/4.bin"
 out=$("$bin" precompute -m "$tmp/p.gguf" --store "$tmp/mixed" --docs "$tmp/mixed" 2>&1)
-check "precompute skips store, hidden and backup files" "3 chunks from 3 documents: 0 KV entries computed" "$out"
+check "precompute skips store, hidden and backup files" "3 chunks from 4 documents: 0 KV entries computed" "$out"
+check "precompute skips a binary file with a warning" "4.bin is not a text document (it has NUL bytes), skipped" "$out"
 # Past the trained context: a warning, and the run goes on.
 "$bin" make-model --preset tiny-qwen2 --type f16 --ctx 16 -o "$tmp/ctx16.gguf" >/dev/null
 out=$("$bin" generate -m "$tmp/ctx16.gguf" -p "one two three four five six seven eight nine ten" -n 12 2>&1)
 check "generate past the trained context warns" "past the 16 the model was trained on" "$out"
 check "generate past the trained context still runs" "generation:" "$out"
+ids=$("$bin" tokenize "$tmp/ctx16.gguf" "one two three" --ids | wc -w)
+out=$("$bin" generate -m "$tmp/ctx16.gguf" -p "one two three" -n $((17 - ids)) 2>&1)
+[[ "$out" != *"past the 16"* ]] && echo "ok: a request ending at the trained context does not warn" \
+  || { echo "FAIL: warned at exactly the trained context ($ids prompt tokens)"; fails=$((fails + 1)); }
 
 shared=${CACHECLIP_SHARED:-../shared}
 S="$shared/models/stories260K"

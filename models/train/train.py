@@ -369,9 +369,14 @@ def main(argv=None):
     data = Data(tok, a.corpus, a.seed)
     for kv in filter(None, a.task_weights.split(",")):
         name, _, w = kv.partition("=")
-        if name not in tasks.TASKS or not w:
-            raise SystemExit(f"--task-weights: '{kv}' is not TASK=WEIGHT with a task of {sorted(tasks.TASKS)}")
-        data.task_weights[name] = float(w)
+        try:
+            weight = float(w)
+        except ValueError:
+            weight = -1.0
+        if name not in tasks.TASKS or not weight > 0:
+            raise SystemExit(f"--task-weights: '{kv}' is not TASK=WEIGHT with a task of {sorted(tasks.TASKS)} "
+                             "and a weight > 0")
+        data.task_weights[name] = weight
     step, stage, spent, stage_steps, history = 0, 0, 0.0, 0, []
     ckpt = os.path.join(a.out, "ckpt.pt")
     if a.resume and os.path.exists(ckpt):

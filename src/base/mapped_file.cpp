@@ -74,8 +74,8 @@ void ByteReader::seek(size_t off, const char* field) {
 }
 
 std::string read_text_file(const std::string& path) {
-  // A directory opens as an empty stream, and a FIFO would block: refuse what is not a file
-  // (or a character device such as /dev/stdin, which a user may pass on purpose).
+  // A directory opens as an empty stream: refuse it, and anything else that is not a file, a
+  // pipe (`-f <(cmd)`) or a character device (/dev/stdin), which a user passes on purpose.
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail(path, ": cannot open: ", std::strerror(errno));
   if (S_ISDIR(st.st_mode)) fail(path, ": is a directory, not a file");

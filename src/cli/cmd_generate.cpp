@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -80,7 +81,8 @@ Runner add_generate(CLI::App& app) {
     clo.device = o->device;
     auto backend = make_backend(o->backend, bo, clo);
     Transformer tf(m, *backend);
-    tf.warn_past_trained_context(need);
+    // Positions 0 .. ids + n - 2 run through the model (the last sampled token is not fed back).
+    tf.warn_past_trained_context(std::max<int64_t>(static_cast<int64_t>(ids.size()), need - 1));
     KVCache kv = tf.make_cache(ctx, *kv_type);
     Sampler sampler(o->s);
     StopMatcher stop(o->stops);

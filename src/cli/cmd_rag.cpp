@@ -407,9 +407,9 @@ Runner add_compare(CLI::App& app) {
   };
 }
 
-// The sorted regular files of a documents folder (precompute and ask read the same order).
-// The documents of a folder: its regular files, less hidden files, editor backups (name~) and
-// chunk store files (*.cckv*, should a store share the folder).
+// The documents of a folder, sorted by name (precompute and ask read the same order): its
+// regular files, less hidden files, editor backups (name~) and chunk store files (*.cckv*,
+// should a store share the folder).
 std::vector<fs::path> doc_files(const std::string& dir) {
   if (!fs::is_directory(dir)) fail(dir, ": not a folder of documents");
   std::vector<fs::path> files;
@@ -629,9 +629,10 @@ Runner add_precompute(CLI::App& app) {
     auto t0 = Clock::now();
     const bool tty = isatty(2);
     for (size_t i = 0; i < files.size(); ++i) {
-      t.docs = {read_document(files[i].string())};
-      if (t.docs[0].empty()) {
-        std::fprintf(stderr, "cacheclip: warning: %s is empty, skipped\n", files[i].c_str());
+      t.docs = {read_text_file(files[i].string())};
+      if (t.docs[0].empty() || t.docs[0].find('\0') != std::string::npos) {
+        std::fprintf(stderr, "cacheclip: warning: %s is %s, skipped\n", files[i].c_str(),
+                     t.docs[0].empty() ? "empty" : "not a text document (it has NUL bytes)");
         continue;
       }
       RagPrompt p = tokenize_rag(tok, t, o->chat);

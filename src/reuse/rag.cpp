@@ -505,7 +505,7 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
   RagState s;
   s.method = m;
   s.n_tokens = N;
-  tf.warn_past_trained_context(N + opts_.max_new_tokens);
+  tf.warn_past_trained_context(N + std::max<int64_t>(opts_.max_new_tokens - 1, 0));
   s.kv = tf.make_cache(N + std::max<int64_t>(opts_.max_new_tokens, 1), opts_.kv_type);
   // Positions: contiguous, except APE, where every chunk starts at |P| and Q after the longest.
   std::vector<int64_t> pos(static_cast<size_t>(N));
