@@ -128,6 +128,11 @@ run_fail "eval --one-doc alone" "--one-doc shapes the continuation task" "$bin" 
 # a hang, or output thrown away.
 run_fail "huge -t" "thread count 100000 is out of range: give 1 to 1024" \
   "$bin" generate -m "$tmp/p.gguf" -p "x" -n 1 -t 100000
+run_fail "bad CACHECLIP_BF16" "CACHECLIP_BF16=x is not auto, off or portable" \
+  env CACHECLIP_BF16=x "$bin" generate -m "$tmp/p.gguf" -p "x" -n 1
+"$bin" make-model --preset tiny-qwen2 --type q8_0 -o "$tmp/q8.gguf" >/dev/null
+out=$(CACHECLIP_BF16=portable "$bin" bench -m "$tmp/q8.gguf" -p 8 -n 1 -r 1 -t 1 2>&1)
+check "CACHECLIP_BF16=portable takes the BF16 route" "portable bf16" "$out"
 run_fail "negative -t" "thread count -5 is out of range" "$bin" generate -m "$tmp/p.gguf" -p "x" -n 1 -t -5
 run_fail "generate -f DIR" "is a directory, not a file" "$bin" generate -m "$tmp/p.gguf" -f "$tmp/docs" -n 1
 run_fail "rag --doc DIR" "is a directory, not a file" "$bin" rag -m "$tmp/p.gguf" --doc "$tmp/docs" -q "x" -n 1

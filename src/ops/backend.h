@@ -150,7 +150,8 @@ struct CpuBackendOptions {
   // Prefill products with BF16 or block-quantized weights: Auto takes the BF16 route
   // (activations and decoded weights rounded to bf16, vdpbf16ps) where the CPU has AVX512-BF16;
   // Off keeps every product in fp32; Portable takes the BF16 route with the portable scalar
-  // kernels, so tests check that route on any CPU (slow: not for production).
+  // kernels, so tests check that route on any CPU (slow: not for production). With Auto, the
+  // environment variable CACHECLIP_BF16=auto|off|portable chooses.
   enum class Bf16Route { Auto, Off, Portable } bf16 = Bf16Route::Auto;
 };
 std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& opts = {});

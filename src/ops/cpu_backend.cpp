@@ -83,7 +83,14 @@ class CpuBackend final : public Backend {
     team_ = o.threads > 0 ? o.threads : (o.cpus.empty() ? omp_get_num_procs() : static_cast<int>(o.cpus.size()));
     cpus_ = o.cpus;
     using R = CpuBackendOptions::Bf16Route;
-    bg_ = o.bf16 == R::Portable ? &simd::portable_bf16_gemm() : o.bf16 == R::Off ? nullptr : simd::bf16_gemm();
+    R route = o.bf16;
+    if (const char* env = std::getenv("CACHECLIP_BF16"); route == R::Auto && env && *env) {
+      const std::string v = env;
+      if (v == "off") route = R::Off;
+      else if (v == "portable") route = R::Portable;
+      else if (v != "auto") fail("CACHECLIP_BF16=", v, " is not auto, off or portable");
+    }
+    bg_ = route == R::Portable ? &simd::portable_bf16_gemm() : route == R::Off ? nullptr : simd::bf16_gemm();
     generation_ = next_generation();
     simd::kernels();  // selects the ISA now, so a bad CACHECLIP_ISA is reported here
     openblas_set_num_threads(1);
