@@ -5,12 +5,14 @@
 // oversubscribe the cores.
 #include <cblas.h>
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <cmath>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <initializer_list>
 #include <vector>
@@ -27,20 +29,36 @@ namespace {
 
 class CpuBuffer final : public DeviceBuffer {
  public:
+  // Zero-filled. Large buffers (KV caches, micro-batch activations) are anonymous mappings: the
+  // kernel's zero pages, resident only once written (a cache sized for a whole request, a
+  // workspace sized for 512 rows used by one), and unmapped when freed instead of left as holes
+  // in the heap. Small ones come from the heap.
   explicit CpuBuffer(size_t bytes) : bytes_(bytes) {
     size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    if (rounded >= kMapBytes) {
+      void* p = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) fail("cannot map ", bytes, " bytes of activation memory: ", std::strerror(errno));
+      data_ = static_cast<uint8_t*>(p);
+      mapped_ = rounded;
+      return;
+    }
     data_ = static_cast<uint8_t*>(std::aligned_alloc(64, rounded));
     if (!data_) fail("cannot allocate ", bytes, " bytes of activation memory");
     std::memset(data_, 0, rounded);
   }
-  ~CpuBuffer() override { std::free(data_); }
+  ~CpuBuffer() override {
+    if (mapped_) munmap(data_, mapped_);
+    else std::free(data_);
+  }
   size_t bytes() const override { return bytes_; }
   uint8_t* data() const { return data_; }
   float* f() const { return reinterpret_cast<float*>(data_); }
 
  private:
+  static constexpr size_t kMapBytes = 64 * 1024;
   uint8_t* data_;
   size_t bytes_;
+  size_t mapped_ = 0;  // length of the mapping; 0: heap
 };
 
 class CpuWeight final : public DeviceWeight {
