@@ -26,8 +26,7 @@ what=${1:-all}
 mkdir -p "$work"
 
 # The two models. Change them here only: the cards read the sizes back from the runs.
-primary=(--name primary --dim 128 --layers 5 --heads 4 --kv-heads 2 --ffn 384 --lr 2e-3 --seed 1
-         --task-weights vartrack=4,multihop=4 --lm-share 0.1 --copy-share 0.05)
+primary=(--name primary --dim 128 --layers 5 --heads 4 --kv-heads 2 --ffn 384 --lr 2e-3 --seed 1)
 aux=(--name aux --dim 64 --layers 2 --heads 2 --kv-heads 1 --ffn 192 --lr 3e-3 --seed 2)
 
 if [[ "$what" == all || "$what" == train ]]; then
