@@ -137,7 +137,7 @@ Runner add_bench(CLI::App& app) {
                           {"n_params", m.n_params()}, {"weights", wtype},
                           {"kv_type", dtype_name(*kv_type)}, {"repetitions", o->reps},
                           {"results", results},    {"peak_rss_mib", peak_rss_mib()}};
-      std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      print_json(j);
     } else {
       std::printf("peak memory: %.1f MiB (weights file %.1f MiB, mapped)\n", peak_rss_mib(), m.weight_bytes() / 1048576.0);
     }

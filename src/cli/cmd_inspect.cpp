@@ -91,7 +91,7 @@ Runner add_inspect(CLI::App& app) {
       }
     }
     if (o->json) {
-      std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      print_json(j);
       return 0;
     }
     std::string types;

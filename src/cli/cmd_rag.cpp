@@ -316,7 +316,7 @@ Runner add_rag(CLI::App& app) {
                           {"generation_ms", gen_ms},
                           {"store", {{"mem_hits", st.mem_hits}, {"disk_hits", st.disk_hits}, {"misses", st.misses},
                                      {"rejected", st.rejected}}}};
-      std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      print_json(j);
       return 0;
     }
     std::printf("%s\n", text.c_str());
@@ -402,7 +402,7 @@ Runner add_compare(CLI::App& app) {
                   sim.kl, sim.pearson, o->mp.recompute * 100, sim.jaccard);
       out["premise"] = {{"kl", sim.kl}, {"pearson", sim.pearson}, {"jaccard", sim.jaccard}};
     }
-    if (o->json) std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    if (o->json) print_json(out);
     return 0;
   };
 }
@@ -534,7 +534,7 @@ Runner add_ask(CLI::App& app) {
         }
         rows.push_back(r);
       }
-      std::printf("%s\n", nlohmann::json{{"documents", o->docs.size()}, {"tokens", n_tokens}, {"questions", rows}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      print_json({{"documents", o->docs.size()}, {"tokens", n_tokens}, {"questions", rows}});
       return 0;
     }
     std::printf("%zu documents, ~%lld prompt tokens per question; TTFT in ms; reused/recomputed in prompt tokens\n\n",
@@ -764,7 +764,7 @@ Runner add_devices(CLI::App& app) {
                      {"type", d.type}, {"version", d.version}, {"global_mem", d.global_mem}, {"max_alloc", d.max_alloc},
                      {"compute_units", d.compute_units}});
       }
-      std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      print_json(j);
       return 0;
     }
     if (devs.empty()) {

@@ -1,9 +1,17 @@
 // Each subcommand registers its options on the CLI11 app and returns the function that runs it.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <functional>
+#include <nlohmann/json.hpp>
 
 namespace cc::cli {
+
+// --json output on stdout, indented; bytes that are not UTF-8 (a question typed in Latin-1, a
+// byte token cut in half by -n) become U+FFFD instead of failing the whole report.
+inline void print_json(const nlohmann::json& j) {
+  std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+}
 
 using Runner = std::function<int()>;
 

@@ -407,8 +407,6 @@ GGUFFile gguf_parse(const uint8_t* data, size_t size, const std::string& name) {
       fail(name, ": tensor '", ti.name, "' has an absurd size");
     }
     expect = expect / g.alignment * g.alignment;
-  }
-  for (auto& ti : g.tensors) {
     uint64_t end;
     if (__builtin_add_overflow(data_start, ti.offset, &end) || __builtin_add_overflow(end, ti.nbytes, &end) ||
         end > size) {

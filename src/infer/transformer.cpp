@@ -77,16 +77,15 @@ Transformer::Transformer(const Model& m, Backend& be) : model_(m), be_(be) {
   }
 }
 
-bool Transformer::warn_past_trained_context(int64_t n_positions) const {
+void Transformer::warn_past_trained_context(int64_t n_positions) const {
   const int64_t trained = model_.config.n_ctx_train;
-  if (trained <= 0 || n_positions <= trained) return false;
+  if (trained <= 0 || n_positions <= trained) return;
   if (!warned_ctx_.exchange(true)) {
     std::fprintf(stderr,
                  "cacheclip: warning: this request runs to %lld positions, past the %lld the model was trained on "
                  "(%s); its output degrades there\n",
                  static_cast<long long>(n_positions), static_cast<long long>(trained), model_.path.c_str());
   }
-  return true;
 }
 
 KVCache Transformer::make_cache(int64_t n_slots, DType type) const {

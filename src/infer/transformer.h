@@ -58,8 +58,8 @@ class Transformer {
 
   // A request that will use positions up to n_positions - 1: prints one warning to stderr
   // (once per Transformer) when that passes the model's trained context, where quality
-  // degrades. Returns whether it does. A trained context of 0 (unknown) never warns.
-  bool warn_past_trained_context(int64_t n_positions) const;
+  // degrades. A trained context of 0 (unknown) never warns.
+  void warn_past_trained_context(int64_t n_positions) const;
 
   // Runs rows (tokens[i], pos[i]) into slots slot[i]; attends over slots [0, n_attend).
   // Returns logits [logit_rows.size(), n_vocab] for the requested row indices (into tokens).

@@ -26,20 +26,19 @@ EvalTask continuation_task(const Tokenizer& tok, const std::string& text, int n,
   }
   // One passage holds a whole prompt's text, or each passage one chunk's (in 64 bits: the
   // product of two large counts must not wrap).
-  const int64_t need64 = int64_t{one_passage ? n_chunks : 1} * chunk_tokens + cont_tokens;
+  const int64_t need = int64_t{one_passage ? n_chunks : 1} * chunk_tokens + cont_tokens;
   const int64_t total = int64_t{n_chunks} * chunk_tokens + cont_tokens;
   if (total > (int64_t{1} << 24)) {
     fail("continuation task: ", n_chunks, " chunks of ", chunk_tokens, " tokens + ", cont_tokens,
          " continuation tokens make prompts of ", total, " tokens (at most 16777216)");
   }
-  const int need = static_cast<int>(need64);
   std::vector<std::vector<int32_t>> passages;
   std::istringstream in(text);
   std::string line, cur;
   auto flush = [&] {
     if (!cur.empty()) {
       auto ids = tok.encode(cur, false, false);
-      if (static_cast<int>(ids.size()) >= need) passages.push_back(std::move(ids));
+      if (static_cast<int64_t>(ids.size()) >= need) passages.push_back(std::move(ids));
     }
     cur.clear();
   };
