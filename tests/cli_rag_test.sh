@@ -32,6 +32,24 @@ json=$("$bin" rag -m "$tmp/p.gguf" --store "$tmp/store" --prefix "Answer from th
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); q=d["tokens"]-d["reused"]; assert d["recomputed"]==q and d["missing_chunks"]==0 and d["timing"]["ttft_ms"]>0, d' "$json" \
   && echo "ok: rag json (naive recomputes only the question)" || { echo "FAIL: rag json"; fails=$((fails + 1)); }
 
+# --show-recomputed: EPIC's rows are the first k of chunks 2..n, marked in the text and listed as
+# ranges; cacheclip's ranges add up to its budget floor(r * |C2..Cn|) and lie inside the chunks.
+json=$("$bin" rag -m "$tmp/p.gguf" --store "$tmp/store" --prefix "Answer from the documents." "${docs[@]}" \
+  -q "Where is the key?" --method epic --epic-k 3 -n 1 --json --show-recomputed 2>/dev/null)
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); r=d["recomputed_ranges"]; assert [x["chunk"] for x in r]==[2,3] and all(x["recomputed"]==[[0,3]] for x in r), r' "$json" \
+  && echo "ok: --show-recomputed lists EPIC's first k rows" || { echo "FAIL: --show-recomputed epic"; fails=$((fails + 1)); }
+out=$("$bin" rag -m "$tmp/p.gguf" --store "$tmp/store" --prefix "Answer from the documents." "${docs[@]}" \
+  -q "Where is the key?" --method epic --epic-k 3 -n 1 --show-recomputed 2>&1)
+check "--show-recomputed text" "(3 of " "$out"
+check "--show-recomputed marks" "C2: [[" "$out"
+json=$("$bin" rag -m "$tmp/p.gguf" --aux "$tmp/a.gguf" --store "$tmp/store" --prefix "Answer from the documents." "${docs[@]}" \
+  -q "Where is the key?" --method cacheclip -r 0.5 -n 1 --json --show-recomputed 2>/dev/null)
+python3 -c '
+import json,sys; d=json.loads(sys.argv[1]); r=d["recomputed_ranges"]; n=sum(x["tokens"] for x in r)
+got=sum(b-a for x in r for a,b in x["recomputed"])
+assert got==int(0.5*n) and all(0<=a<b<=x["tokens"] for x in r for a,b in x["recomputed"]), (got, n, r)' "$json" \
+  && echo "ok: --show-recomputed cacheclip ranges fill the budget" || { echo "FAIL: --show-recomputed cacheclip"; fails=$((fails + 1)); }
+
 # The one-string form matches the same chunks (split as text, each part tokenized alone).
 prompt="Answer from the documents.@@$(cat "$tmp/docs/1.txt")
 @@$(cat "$tmp/docs/2.txt")

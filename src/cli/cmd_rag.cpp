@@ -33,7 +33,7 @@ struct RagOpts {
   double mem_budget_mib = 1024;
   int64_t chunk_tokens = 0, n = 32;
   int threads = 0;
-  bool chat = false, json = false, no_store_missing = false, encode_missing = false;
+  bool chat = false, json = false, no_store_missing = false, encode_missing = false, show_recomputed = false;
   MethodParams mp;
   std::string numa, aux_cpus, primary_cpus, primary_backend, aux_backend = "cpu", device;
   int aux_cores = 0;
@@ -278,6 +278,41 @@ nlohmann::json timing_json(const RagState& s) {
           {"ttft_ms", s.timing.total_ms()}, {"overlapped", s.timing.overlapped}, {"stage_ms", s.timing.stage_ms}};
 }
 
+// --show-recomputed: which rows of C2..Cn the method computed fresh. Text: each chunk's text with
+// the recomputed runs marked [[like this]]; JSON: the [start, end) token ranges within each chunk.
+struct Recomputed {
+  std::string text;
+  nlohmann::json spans = nlohmann::json::array();
+};
+Recomputed recomputed_view(const RagPrompt& p, const RagState& s, const Tokenizer& tok) {
+  const PromptLayout L(p);
+  std::vector<uint8_t> fresh(static_cast<size_t>(L.n_total), 0);
+  for (int64_t r : s.recomputed) fresh[static_cast<size_t>(r)] = 1;
+  Recomputed out;
+  for (size_t i = 1; i < p.chunks.size(); ++i) {
+    const auto& ids = p.chunks[i];
+    const int64_t s0 = L.chunk_start[i], n = static_cast<int64_t>(ids.size());
+    nlohmann::json runs = nlohmann::json::array();
+    int64_t k = 0, marked = 0;
+    out.text += "C" + std::to_string(i + 1) + ": ";
+    while (k < n) {  // maximal runs of rows with the same state
+      const bool f = fresh[static_cast<size_t>(s0 + k)];
+      int64_t e = k;
+      while (e < n && static_cast<bool>(fresh[static_cast<size_t>(s0 + e)]) == f) ++e;
+      const std::string piece = tok.decode(std::span<const int32_t>(ids.data() + k, static_cast<size_t>(e - k)));
+      out.text += f ? "[[" + piece + "]]" : piece;
+      if (f) {
+        runs.push_back({k, e});
+        marked += e - k;
+      }
+      k = e;
+    }
+    out.text += "\n   (" + std::to_string(marked) + " of " + std::to_string(n) + " tokens recomputed)\n";
+    out.spans.push_back({{"chunk", i + 1}, {"tokens", n}, {"recomputed", runs}});
+  }
+  return out;
+}
+
 }  // namespace
 
 Runner add_rag(CLI::App& app) {
@@ -285,6 +320,8 @@ Runner add_rag(CLI::App& app) {
   auto o = std::make_shared<RagOpts>();
   add_request_options(sub, *o, true);
   sub->add_flag("--no-store-missing", o->no_store_missing, "do not add chunks that missed to the store");
+  sub->add_flag("--show-recomputed", o->show_recomputed,
+                "show which tokens of chunks 2..n were recomputed (text: marked [[so]]; JSON: ranges per chunk)");
   return [o]() {
     if (o->n < 0 || o->n > (1 << 20)) fail("-n must be in 0..1048576");
     auto L = load_all(*o, o->n + 1);
@@ -316,10 +353,12 @@ Runner add_rag(CLI::App& app) {
                           {"generation_ms", gen_ms},
                           {"store", {{"mem_hits", st.mem_hits}, {"disk_hits", st.disk_hits}, {"misses", st.misses},
                                      {"rejected", st.rejected}}}};
+      if (o->show_recomputed) j["recomputed_ranges"] = recomputed_view(p, s, *L->tok).spans;
       print_json(j);
       return 0;
     }
     std::printf("%s\n", text.c_str());
+    if (o->show_recomputed) std::fprintf(stderr, "\n%s", recomputed_view(p, s, *L->tok).text.c_str());
     std::fprintf(stderr, "\n%s: %lld prompt tokens (%zu chunks), %lld reused, %zu recomputed, %lld chunk(s) missing from the store\n",
                  method_name(m), static_cast<long long>(s.n_tokens), p.chunks.size(), static_cast<long long>(s.reused),
                  s.recomputed.size(), static_cast<long long>(s.missing_chunks));
