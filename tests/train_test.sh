@@ -97,4 +97,23 @@ if not (60 <= even["vartrack"] <= 140 and 220 <= steered["vartrack"] <= 310):
     sys.exit(f"FAIL: task weights do not steer sampling: {dict(even)} -> {dict(steered)}")
 print(f"ok: --task-weights steers the stage's tasks ({even['vartrack']} -> {steered['vartrack']} of 400 vartrack)")
 PY
+# The learning-rate schedule: warm-up, constant, and the optional linear cool-down.
+$py - "$train" <<'PY'
+import sys, types
+sys.path.insert(0, sys.argv[1])
+import train
+a = types.SimpleNamespace(lr=2e-3, warmup=100, decay_from=0, decay_steps=1000, lr_min=0.1)
+assert abs(train.lr_at(0, a) - 2e-5) < 1e-12 and train.lr_at(99, a) == 2e-3 and train.lr_at(50000, a) == 2e-3
+a.decay_from = 5000
+got = [train.lr_at(s, a) for s in (4999, 5000, 5500, 6000, 9000)]
+want = [2e-3, 2e-3, 2e-3 * 0.55, 2e-4, 2e-4]
+if any(abs(g - w) > 1e-12 for g, w in zip(got, want)):
+    sys.exit(f"FAIL: cool-down schedule {got}, expected {want}")
+print("ok: learning rate: warm-up, constant, linear cool-down to --lr-min")
+PY
+if $py "$train/train.py" --name t --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 \
+    --lr-min 2 >"$tmp/lr.log" 2>&1; then
+  echo "FAIL: train.py accepted --lr-min 2"; exit 1
+fi
+grep -q -- "--lr-min" "$tmp/lr.log" && echo "ok: a bad cool-down is refused" || { echo "FAIL: no --lr-min error:"; cat "$tmp/lr.log"; exit 1; }
 echo "all training script checks passed"

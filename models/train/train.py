@@ -319,6 +319,17 @@ def heldout_ppl(model, tok, corpus, n_tokens=16384, t=256):
     return math.exp(nll / max(1, cnt))
 
 
+def lr_at(step, a):
+    """Learning rate of a step: linear warm-up over a.warmup steps, then constant; with
+    a.decay_from > 0, from that step on it falls linearly to a.lr_min x a.lr over a.decay_steps
+    steps and stays there."""
+    lr = a.lr * min(1.0, (step + 1) / a.warmup)
+    if a.decay_from > 0 and step >= a.decay_from:
+        f = min(1.0, (step - a.decay_from) / a.decay_steps)
+        lr = a.lr * (1.0 - f * (1.0 - a.lr_min))
+    return lr
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", required=True)
@@ -340,6 +351,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--decay-from", type=int, default=0,
+                    help="cool-down: from this step on, the learning rate falls linearly (0: constant after warm-up)")
+    ap.add_argument("--decay-steps", type=int, default=1000, help="cool-down length in steps")
+    ap.add_argument("--lr-min", type=float, default=0.1, help="cool-down: final learning rate as a fraction of --lr")
     ap.add_argument("--tokens", type=int, default=4096, help="tokens per step")
     ap.add_argument("--lm-share", type=float, default=0.2)
     ap.add_argument("--lm-weight", type=float, default=0.1)
@@ -356,6 +371,8 @@ def main(argv=None):
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--resume", action="store_true")
     a = ap.parse_args(argv)
+    if a.decay_from < 0 or a.decay_steps < 1 or not 0 <= a.lr_min <= 1:
+        raise SystemExit("--decay-from must be >= 0, --decay-steps >= 1 and --lr-min in [0, 1]")
 
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
@@ -409,7 +426,7 @@ def main(argv=None):
         elapsed = time.time() - t_start
         if elapsed > a.minutes * 60 or (a.max_steps and step >= a.max_steps):
             break
-        lr = a.lr * min(1.0, (step + 1) / a.warmup)  # constant after warm-up
+        lr = lr_at(step, a)
         for g in opt.param_groups:
             g["lr"] = lr
         ids, tgt, amask, names, spans = data.batch(stage, a.tokens, a.lm_share, a.copy_share, a.long_share)
