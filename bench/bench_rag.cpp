@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/openmp_env.h"
 #include "base/error.h"
 #include "numa/placement.h"
 #include "reuse/rag.h"
@@ -79,6 +80,7 @@ Row run(RagEngine& eng, const RagPrompt& p, Method m, const MethodParams& mp, in
 }  // namespace
 
 int main(int argc, char** argv) {
+  cc::ensure_passive_openmp(argv);  // before any OpenMP team: see base/openmp_env.h
   try {
     if (argc < 3) {
       std::fprintf(stderr, "usage: bench_rag PRIMARY AUX [-t N] [-r N] [--prefix N] [--chunks N] [--chunk-len N] "

@@ -62,5 +62,18 @@ run_fail "generate bad kv type" "unknown KV cache type 'q3'" "$bin" generate -m 
 run_fail "generate context" "exceed the context of 4" "$bin" generate -m "$tmp/q.gguf" -p "Hello there" -n 8 -c 4
 run_fail "generate bad temp" "temperature" "$bin" generate -m "$tmp/q.gguf" -p "x" --temp -1
 
+# Idle OpenMP threads sleep: with OMP_WAIT_POLICY unset, the program restarts itself with it
+# PASSIVE, so libgomp (which reads it before main) spins 0 rounds; a value the user set is kept.
+# OMP_DISPLAY_ENV makes libgomp print what it read; the last report is the image that runs.
+out=$(env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose "$bin" --version 2>&1)
+last=$(grep "GOMP_SPINCOUNT" <<<"$out" | tail -1)
+[[ "$last" == *"'0'"* ]] && echo "ok: OpenMP starts passive without OMP_WAIT_POLICY ($last)" \
+  || { echo "FAIL: OpenMP spin count with OMP_WAIT_POLICY unset: $last"; fails=$((fails + 1)); }
+check "--version after the restart" "cacheclip 0.1.0" "$out"
+out=$(OMP_WAIT_POLICY=ACTIVE OMP_DISPLAY_ENV=true "$bin" --version 2>&1)
+check "a user's OMP_WAIT_POLICY wins" "OMP_WAIT_POLICY = 'ACTIVE'" "$out"
+[[ $(grep -c "DISPLAY ENVIRONMENT BEGIN" <<<"$out") -eq 1 ]] && echo "ok: no restart when the user set the policy" \
+  || { echo "FAIL: restarted although OMP_WAIT_POLICY was set"; fails=$((fails + 1)); }
+
 if [[ $fails -ne 0 ]]; then echo "$fails CLI checks failed"; exit 1; fi
 echo "all CLI checks passed"

@@ -149,13 +149,18 @@ def main(argv=None):
     for i, (chunks, words, names) in enumerate(info["stages"]):
         mark = " (reached)" if i <= info["stage"] else ""
         L.append(f"  - stage {i}: {chunks[0]}-{chunks[1]} chunks of {words[0]}-{words[1]} words; {', '.join(names)}{mark}")
+    if args.get("decay_from"):
+        sched = (f"then constant to step {args['decay_from']}, from there falling linearly to "
+                 f"{args['lr_min'] * args['lr']:g} over {args['decay_steps']} steps")
+    else:
+        sched = "then constant"
     L.append(f"- AdamW (β 0.9/0.95, weight decay 0.01), learning rate {args['lr']:g} after {args['warmup']} warm-up "
-             f"steps, then constant; ~{args['tokens']} tokens per step; seed {args['seed']}.")
+             f"steps, {sched}; ~{args['tokens']} tokens per step; seed {args['seed']}.")
     where = info.get("machine", "a CPU not recorded by this run")
     L.append(f"- {info['steps']} steps in {info['seconds'] / 60:.1f} minutes, {args['threads']} thread(s) at the end "
              f"({where}; torch {info['torch']}, fp32), beside the other model's run; last stage reached: "
-             f"{info['stage']} of {len(info['stages']) - 1}. The budget is wall-clock, so a rerun reaches a "
-             "similar but not identical step count (`--max-steps` fixes it).")
+             f"{info['stage']} of {len(info['stages']) - 1}. `make_pair.sh` reruns it to the same step count "
+             "(`--max-steps`).")
     if a.note:
         L.append(f"- {a.note}")
     L.append(f"- Curves: `models/train/runs/{a.name}/log.jsonl` (every 20 steps), plotted in [{svg}]({svg}).")

@@ -5,12 +5,14 @@
 #include <map>
 
 #include "base/error.h"
+#include "base/openmp_env.h"
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
-  // Never let an OpenMP team spin-wait: on shared 2-core machines a busy-waiting team slowed a
-  // neighbour ~30x. Must be set before the OpenMP runtime starts; a user's own value wins.
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+  // Never let an OpenMP team spin-wait (base/openmp_env.h): libgomp has read its environment
+  // before main() runs, so this re-executes the program once with OMP_WAIT_POLICY=PASSIVE
+  // unless the user set a value.
+  cc::ensure_passive_openmp(argv);
 
   CLI::App app{"cacheclip: fast RAG prefill on CPUs by reusing chunk KV caches"};
   app.require_subcommand(1);
