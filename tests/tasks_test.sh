@@ -89,7 +89,22 @@ PY
 python3 "$gen" --task multihop --n 2 --chunks 2 --chunk-words 20 -o "$tmp/hop.json"
 "$bin" make-model --preset tiny-qwen2 --type f16 -o "$tmp/p.gguf" >/dev/null
 out=$("$bin" eval -m "$tmp/p.gguf" --aux-layers 1 --tasks "$tmp/needle.json" --tasks "$tmp/hop.json" \
-  --methods naive,cacheclip --ratios 0.2 -N 2 --max-answer 4 2>/dev/null)
+  --methods naive,cacheclip --ratios 0.2 -N 2 --max-answer 4 --samples-out "$tmp/samples.jsonl" 2>/dev/null)
 [[ "$out" == *"| needle       | cacheclip  |   0.2 |"* && "$out" == *"| hop "* ]] \
   && echo "ok: cacheclip eval reads the generated tasks" || { echo "FAIL: eval on generated tasks:"; echo "$out"; exit 1; }
+# --samples-out: one line per task, method and prompt (2 tasks x 2 prompts x full/naive/cacheclip),
+# each with the generated task's accepted answers.
+python3 - "$tmp/samples.jsonl" "$tmp/needle.json" "$tmp/hop.json" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+tasks = {"needle": json.load(open(sys.argv[2])), "hop": json.load(open(sys.argv[3]))}
+got = sorted((r["task"], r["method"], r["ratio"], r["index"]) for r in rows)
+want = sorted((t, m, r, i) for t in tasks for m, r in (("full", None), ("naive", None), ("cacheclip", 0.2)) for i in range(2))
+if got != want:
+    sys.exit(f"FAIL: --samples-out lines {got}, expected {want}")
+for r in rows:
+    if r["answers"] != tasks[r["task"]][r["index"]]["answers"] or r["exact"] not in (0.0, 1.0) or not r["ppl"] > 0:
+        sys.exit(f"FAIL: --samples-out line {r}")
+print("ok: eval --samples-out writes every prompt's answer per method")
+PY
 echo "all task generator checks passed"

@@ -699,7 +699,7 @@ Runner add_eval(CLI::App& app) {
   o->n = 8;
   add_request_options(sub, *o, false);
   struct E {
-    std::string methods = "naive,epic,epic-r,cacheblend,ape,cacheclip", ratios = "0.05,0.1,0.2,0.4", text, json_out, svg_out;
+    std::string methods = "naive,epic,epic-r,cacheblend,ape,cacheclip", ratios = "0.05,0.1,0.2,0.4", text, json_out, svg_out, samples_out;
     std::vector<std::string> tasks_json;
     bool continuation = false, one_doc = false;
     int examples = 8, chunks = 4, chunk_len = 64, cont = 16, max_answer = 16;
@@ -721,6 +721,8 @@ Runner add_eval(CLI::App& app) {
   sub->add_option("--seed", e->seed, "seed of the prompts")->capture_default_str();
   sub->add_option("--json-out", e->json_out, "write the report as JSON");
   sub->add_option("--svg", e->svg_out, "write the retention / speed-up plot (SVG)");
+  sub->add_option("--samples-out", e->samples_out,
+                  "write every prompt's result per method as JSON Lines (answer, accepted answers, exact, f1, ppl)");
   return [o, e]() {
     // Bounds first: these add up into token counts and cache sizes.
     constexpr int kMaxTokens = 1 << 20;
@@ -781,6 +783,10 @@ Runner add_eval(CLI::App& app) {
     if (tty) std::fprintf(stderr, "\n");
     std::printf("%s", eval_table(rep).c_str());
     if (!e->json_out.empty()) write_file_atomic(e->json_out, eval_json(rep).data(), eval_json(rep).size());
+    if (!e->samples_out.empty()) {
+      const std::string lines = eval_samples_jsonl(rep);
+      write_file_atomic(e->samples_out, lines.data(), lines.size());
+    }
     if (!e->svg_out.empty()) {
       const std::string svg = eval_svg(rep);
       write_file_atomic(e->svg_out, svg.data(), svg.size());

@@ -306,9 +306,26 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
     std::vector<Outcome> full;
     PremiseRow pr;
     pr.task = t.name;
-    for (const auto& ex : t.examples) {
-      eng.precompute(ex.prompt);  // chunks in the store, as in production
-      full.push_back(run_one(eng, tok, ex, Method::Full, o.params, o.max_answer_tokens));
+    auto sample = [&](const std::string& method, double ratio, size_t e, const Outcome& r) {
+      EvalSample sm;
+      sm.task = t.name;
+      sm.method = method;
+      sm.ratio = ratio;
+      sm.index = e;
+      const EvalExample& ex = t.examples[e];
+      if (qa) {
+        sm.answer = r.answer;
+        sm.answers = ex.answers;
+        sm.exact = exact_match(r.answer, ex.answers);
+        sm.f1 = token_f1(r.answer, ex.answers);
+      }
+      sm.ppl = std::exp(r.nll / static_cast<double>(std::max<size_t>(ex.reference.size(), 1)));
+      rep.samples.push_back(std::move(sm));
+    };
+    for (size_t e = 0; e < t.examples.size(); ++e) {
+      eng.precompute(t.examples[e].prompt);  // chunks in the store, as in production
+      full.push_back(run_one(eng, tok, t.examples[e], Method::Full, o.params, o.max_answer_tokens));
+      sample("full", -1, e, full.back());
       if (o.progress) o.progress(++done, total);
     }
     double full_acc = 0, full_nll = 0, full_ms = 0;
@@ -348,6 +365,7 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
       for (size_t e = 0; e < t.examples.size(); ++e) {
         if (c.m == Method::Epic && c.ratio >= 0) mp.epic_k = epic_k_for_ratio(t.examples[e].prompt, c.ratio);
         const Outcome r = run_one(eng, tok, t.examples[e], c.m, mp, o.max_answer_tokens);
+        sample(row.method, c.ratio, e, r);
         if (qa) {
           acc += exact_match(r.answer, t.examples[e].answers);
           f1 += token_f1(r.answer, t.examples[e].answers);
@@ -435,6 +453,23 @@ std::string eval_json(const EvalReport& r) {
     j["premise"].push_back({{"task", p.task}, {"kl", p.kl}, {"pearson", p.pearson}, {"jaccard", p.jaccard}, {"recall", p.recall}});
   }
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string eval_samples_jsonl(const EvalReport& r) {
+  std::string out;
+  for (const auto& x : r.samples) {
+    nlohmann::json j = {{"task", x.task}, {"method", x.method}, {"ratio", x.ratio < 0 ? nlohmann::json() : nlohmann::json(x.ratio)},
+                        {"index", x.index}, {"ppl", x.ppl}};
+    if (!x.answers.empty()) {
+      j["answer"] = x.answer;
+      j["answers"] = x.answers;
+      j["exact"] = x.exact;
+      j["f1"] = x.f1;
+    }
+    out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out += '\n';
+  }
+  return out;
 }
 
 std::string eval_svg(const EvalReport& r) {

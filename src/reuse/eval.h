@@ -57,9 +57,21 @@ struct PremiseRow {
   std::string task;
   double kl = 0, pearson = 0, jaccard = 0, recall = 0;
 };
+// One prompt under one method: what it answered (QA tasks) or the reference's perplexity
+// (continuation), for looking at the prompts a method gets wrong.
+struct EvalSample {
+  std::string task, method;
+  double ratio = -1;
+  size_t index = 0;                  // the prompt's place in its task
+  std::string answer;                // greedy answer (QA tasks; empty for continuation)
+  std::vector<std::string> answers;  // accepted answers (QA tasks)
+  double exact = 0, f1 = 0;          // QA tasks
+  double ppl = 0;                    // perplexity of the reference (teacher-forced)
+};
 struct EvalReport {
   std::vector<EvalRow> rows;
   std::vector<PremiseRow> premise;
+  std::vector<EvalSample> samples;  // every (task, method, ratio, prompt), full attention included
 };
 
 struct EvalOptions {
@@ -86,6 +98,8 @@ std::string eval_table(const EvalReport& r);
 std::string eval_json(const EvalReport& r);
 // Two panels (retention and TTFT speed-up against the recompute ratio), one line per method.
 std::string eval_svg(const EvalReport& r);
+// The samples as JSON Lines, one object per prompt and method (ratio null where none).
+std::string eval_samples_jsonl(const EvalReport& r);
 
 // SQuAD-style answer normalisation (lower case, no punctuation or articles, single spaces),
 // exact match and token F1 (max over the answers).

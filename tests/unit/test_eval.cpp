@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
 #include "model/writer.h"
 #include "reuse/eval.h"
 #include "test_util.h"
@@ -106,6 +107,48 @@ TEST(Eval, RatioOneGivesRetentionOneForEverySelectingMethod) {
   EXPECT_LE(rep.premise[0].recall, 1.0);
   EXPECT_THAT(eval_table(rep), HasSubstr("| continuation | cacheclip  |   0.2 |"));
   EXPECT_THAT(eval_json(rep), HasSubstr("\"ppl_ratio\""));
+  // Per-prompt samples: one per (task, prompt) for full and for each of the 5 configurations
+  // (cacheblend and cacheclip at 2 ratios, naive), and they add up to the rows.
+  ASSERT_EQ(rep.samples.size(), (3u + 2u) * 6u);
+  for (const auto& row : rep.rows) {
+    double exact = 0, nll = 0, nll_full = 0, tokens = 0;
+    size_t n = 0;
+    for (const auto& s : rep.samples) {
+      if (s.task != row.task) continue;
+      const double ref = static_cast<double>((row.task == "qa" ? qa : cont).examples[s.index].reference.size());
+      if (s.method == "full") {
+        nll_full += ref * std::log(s.ppl);
+        tokens += ref;
+      }
+      if (s.method != row.method || s.ratio != row.ratio) continue;
+      ++n;
+      exact += s.exact;
+      nll += ref * std::log(s.ppl);
+      if (row.task == "qa") {
+        EXPECT_EQ(s.answers, qa.examples[s.index].answers);
+        EXPECT_EQ(s.exact, exact_match(s.answer, s.answers));
+        EXPECT_EQ(s.f1, token_f1(s.answer, s.answers));
+      } else {
+        EXPECT_TRUE(s.answers.empty() && s.answer.empty());
+      }
+    }
+    EXPECT_EQ(n, row.task == "qa" ? 2u : 3u) << row.task << " " << row.method << " " << row.ratio;
+    EXPECT_NEAR(exact / static_cast<double>(n), row.accuracy, 1e-12) << row.task << " " << row.method;
+    EXPECT_NEAR(std::exp((nll - nll_full) / tokens), row.ppl_ratio, 1e-6 * row.ppl_ratio) << row.task << " " << row.method;
+  }
+  const std::string lines = eval_samples_jsonl(rep);
+  std::istringstream in(lines);
+  std::string line;
+  size_t n_lines = 0;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    const auto& s = rep.samples[n_lines++];
+    EXPECT_EQ(j.at("method"), s.method);
+    EXPECT_EQ(j.at("index"), s.index);
+    EXPECT_EQ(j.at("ratio").is_null(), s.ratio < 0);
+    EXPECT_EQ(j.contains("answer"), s.task == "qa");
+  }
+  EXPECT_EQ(n_lines, rep.samples.size());
   const std::string svg = eval_svg(rep);
   EXPECT_THAT(svg, HasSubstr("<svg"));
   EXPECT_THAT(svg, HasSubstr("continuation / cacheclip"));
