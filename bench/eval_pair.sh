@@ -20,4 +20,6 @@ for t in needle multikey multivalue vartrack multihop boundary; do
 done
 build/cacheclip eval -m models/cacheclip-primary.gguf --aux models/cacheclip-aux.gguf "${tasks[@]}" -N "$n" \
   --max-answer 24 --methods prefix,naive,epic,epic-r,cacheblend,ape,cacheclip --ratios 0.05,0.1,0.2,0.4 \
-  --json-out "$out/pair.json" --svg "$out/pair.svg" | tee "$out/pair.txt"
+  --json-out "$out/pair.json" --svg "$out/pair.svg" --samples-out "$out/pair-samples.jsonl" | tee "$out/pair.txt"
+# Which chain the vartrack and multihop answers follow (asked, the distractor, or neither):
+python3 bench/chain_picks.py "$out/pair-samples.jsonl" "$out/pair-vartrack.json" "$out/pair-multihop.json" | tee "$out/pair-picks.md"

@@ -107,4 +107,20 @@ for r in rows:
         sys.exit(f"FAIL: --samples-out line {r}")
 print("ok: eval --samples-out writes every prompt's answer per method")
 PY
+# bench/chain_picks.py: answers that are the asked chain's value, the other chain's, or neither.
+python3 "$gen" --task vartrack --n 3 --chunks 4 --chunk-words 20 --seed 5 -o "$tmp/vartrack.json"
+python3 - "$tmp/vartrack.json" "$tmp/picks.jsonl" <<'PY'
+import json, re, sys
+ex = json.load(open(sys.argv[1]))
+with open(sys.argv[2], "w") as f:
+    for i, e in enumerate(ex):
+        right = e["answers"][0]
+        other = [v for v in re.findall(r"VAR X\w+ = (\d{6})\.", " ".join(e["chunks"])) if v != right][0]
+        answer = [right, other + ". VAR", "123"][i]
+        f.write(json.dumps({"task": "vartrack", "method": "full", "ratio": None, "index": i, "answer": answer,
+                            "answers": e["answers"], "exact": float(answer == right), "f1": 0.0, "ppl": 1.0}) + "\n")
+PY
+picks=$(python3 "$root/bench/chain_picks.py" "$tmp/picks.jsonl" "$tmp/vartrack.json")
+[[ "$picks" == *"| vartrack | full |  | 0.33 | 0.33 | 0.33 | 0.50 |"* ]] \
+  && echo "ok: chain_picks tells the asked chain's value from the other chain's" || { echo "FAIL: chain_picks: $picks"; exit 1; }
 echo "all task generator checks passed"

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""What the answers to the two-chain tasks are (vartrack, multihop of models/train/tasks.py).
+
+Each prompt holds two chains, the asked one and a distractor with its own value (vartrack: a
+6-digit code; multihop: a city). A model that has not learned to follow the links but copies one
+of the two values scores ~50%; below that it also garbles or invents values. Per task and method
+(ratio), this counts the answers that are the asked chain's value, the other chain's value, or
+neither, from `cacheclip eval --samples-out` and the task files the eval read.
+
+  bench/chain_picks.py SAMPLES.jsonl TASKS.json [TASKS.json ...]
+(a task file's name decides its task: pair-vartrack.json and vartrack.json are both vartrack)
+"""
+import collections
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "train"))
+from tasks import _CITIES  # noqa: E402
+
+
+def values_in(task, text):
+    if task == "vartrack":
+        return set(re.findall(r"VAR X\w+ = (\d{6})\.", text))
+    return {c for c in _CITIES if re.search(r"lives in " + re.escape(c) + r"\b", text)}
+
+
+def main(argv):
+    if len(argv) < 3:
+        sys.exit(__doc__)
+    prompts = {}
+    for path in argv[2:]:
+        name = os.path.basename(path).rsplit(".", 1)[0]
+        task = "vartrack" if "vartrack" in name else "multihop" if "multihop" in name else None
+        if task is None:
+            sys.exit(f"{path}: not a vartrack or multihop task file")
+        prompts[task] = json.load(open(path))
+    counts = collections.defaultdict(collections.Counter)
+    for line in open(argv[1]):
+        s = json.loads(line)
+        if s["task"] not in prompts:
+            continue
+        ex = prompts[s["task"]][s["index"]]
+        others = values_in(s["task"], " ".join(ex["chunks"])) - set(ex["answers"])
+        a = s["answer"].strip()
+        kind = "asked" if s["exact"] else "other" if any(re.match(re.escape(o) + r"\b", a) for o in others) else "neither"
+        counts[(s["task"], s["method"], s["ratio"])][kind] += 1
+    print("| task | method | ratio | asked chain | other chain | neither | picks of the asked chain |")
+    print("|---|---|---|---|---|---|---|")
+    for (task, method, ratio), c in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] != "full", kv[0][1], kv[0][2] or 0)):
+        n = sum(c.values())
+        picks = c["asked"] + c["other"]
+        share = f"{c['asked'] / picks:.2f}" if picks else "-"
+        print(f"| {task} | {method} | {'' if ratio is None else ratio} | {c['asked'] / n:.2f} | {c['other'] / n:.2f} | "
+              f"{c['neither'] / n:.2f} | {share} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
