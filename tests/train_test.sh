@@ -96,7 +96,25 @@ steered = counts()
 if not (60 <= even["vartrack"] <= 140 and 220 <= steered["vartrack"] <= 310):
     sys.exit(f"FAIL: task weights do not steer sampling: {dict(even)} -> {dict(steered)}")
 print(f"ok: --task-weights steers the stage's tasks ({even['vartrack']} -> {steered['vartrack']} of 400 vartrack)")
+# --stage-shape: the stage's prompts get the given chunk count and length.
+d.shape = ((2, 2), (10, 12))
+shaped = []
+for _ in range(40):
+    shaped.append(len(d.task_example(3)[1]))
+    if not 10 <= d.gen.chunk_words <= 12:
+        sys.exit(f"FAIL: --stage-shape 2-2:10-12 gave chunks of {d.gen.chunk_words} words")
+d.shape = None
+plain = [len(d.task_example(3)[1]) for _ in range(40)]
+if not sum(shaped) < 0.5 * sum(plain):
+    sys.exit(f"FAIL: --stage-shape 2-2:10-12 prompts average {sum(shaped) / 40:.0f} tokens, stage 3's {sum(plain) / 40:.0f}")
+print("ok: --stage-shape gives the stage's prompts the shape asked")
 PY
+if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run2" --max-steps 1 --stage-shape 3-2:10-20 >"$tmp/ss.log" 2>&1; then
+  echo "FAIL: train.py accepted --stage-shape 3-2:10-20"; exit 1
+fi
+grep -q "stage-shape: '3-2:10-20'" "$tmp/ss.log" && echo "ok: a bad --stage-shape is refused by name" \
+  || { echo "FAIL: the --stage-shape error does not name the value:"; cat "$tmp/ss.log"; exit 1; }
 # The learning-rate schedule: warm-up, constant, and the optional linear cool-down.
 $py - "$train" <<'PY'
 import sys, types

@@ -33,6 +33,7 @@ import json
 import math
 import os
 import random
+import re
 import struct
 import sys
 import time
@@ -154,6 +155,7 @@ class Data:
         self.tok = tok
         self.rng = random.Random(seed)
         self.task_weights = {}
+        self.shape = None  # --stage-shape: ((chunks lo, hi), (words lo, hi)) instead of the stage's
         self.passages = tasks.load_passages(corpus, "train")
         if not self.passages:
             raise SystemExit(f"train.py: no corpus passages at {corpus}")
@@ -165,6 +167,8 @@ class Data:
 
     def task_example(self, stage, long=False):
         names, (c0, c1), (w0, w1) = STAGES[stage]
+        if self.shape:
+            (c0, c1), (w0, w1) = self.shape
         if long:
             # A task already mastered (the previous stage's), at the final stage's length: the
             # length grows with the tasks mastered, not only with the curriculum stage.
@@ -230,6 +234,8 @@ class Data:
 
     def typical(self, stage):
         _, (c0, c1), (w0, w1) = STAGES[stage]
+        if self.shape and stage < len(STAGES) - 1:
+            (c0, c1), (w0, w1) = self.shape
         return int(1.9 * c1 * w1) + 60
 
 
@@ -364,6 +370,9 @@ def main(argv=None):
                     help="from stage 1: share of batches whose prompts take a mastered task at full length")
     ap.add_argument("--task-weights", default="",
                     help="relative sampling weights of a stage's tasks, e.g. vartrack=3,multihop=3 (others 1)")
+    ap.add_argument("--stage-shape", default="",
+                    help="CHUNKS_LO-HI:WORDS_LO-HI: prompts of the current stage get this shape instead "
+                         "of the curriculum's, e.g. 2-2:10-20 (long batches keep the final stage's)")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
@@ -394,6 +403,11 @@ def main(argv=None):
             raise SystemExit(f"--task-weights: '{kv}' is not TASK=WEIGHT with a task of {sorted(tasks.TASKS)} "
                              "and a weight > 0")
         data.task_weights[name] = weight
+    if a.stage_shape:
+        m = re.fullmatch(r"(\d+)-(\d+):(\d+)-(\d+)", a.stage_shape)
+        if not m or not (1 <= int(m[1]) <= int(m[2]) and 1 <= int(m[3]) <= int(m[4])):
+            raise SystemExit(f"--stage-shape: '{a.stage_shape}' is not CHUNKS_LO-HI:WORDS_LO-HI with 1 <= lo <= hi")
+        data.shape = ((int(m[1]), int(m[2])), (int(m[3]), int(m[4])))
     step, stage, spent, stage_steps, history = 0, 0, 0.0, 0, []
     ckpt = os.path.join(a.out, "ckpt.pt")
     if a.resume and os.path.exists(ckpt):
