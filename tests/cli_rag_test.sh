@@ -204,6 +204,25 @@ if [[ -f "$S/stories260K.bin" ]]; then
     --prefix "Once upon a time, there was a little girl named Lily." "${docs[@]}" -q "One day, Anna" -n 8 2>&1)
   check "stories260K compare" "| cacheclip" "$out"
   check "stories260K premise (aux = primary)" "Pearson 1.000" "$out"
+  # eval on the real checkpoint: every selecting method at ratio 1.0 keeps retention 1.0 (an f32
+  # store: with f16 the prefix and C1 rows come back rounded, ~5e-5 off).
+  if [[ -f "$shared/corpus/wikipedia-nq-passages.txt" ]]; then
+    "$bin" eval -m "$S/stories260K.bin" --tokenizer "$S/tok512.bin" --aux-layers 2 --continuation \
+      --text "$shared/corpus/wikipedia-nq-passages.txt" -N 3 --eval-chunks 3 --eval-chunk-len 32 --cont 8 \
+      --methods naive,epic-r,cacheblend,cacheclip --ratios 0.2,1.0 --store-type f32 --json-out "$tmp/s260.json" >/dev/null 2>&1 \
+      || { echo "FAIL: eval on stories260K"; fails=$((fails + 1)); }
+    python3 - "$tmp/s260.json" <<'PY' || fails=$((fails + 1))
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+at1 = {r["method"]: r["retention"] for r in rows if r["ratio"] == 1.0}
+naive = [r for r in rows if r["method"] == "naive"][0]
+if sorted(at1) != ["cacheblend", "cacheclip", "epic-r"] or any(abs(v - 1.0) > 1e-5 for v in at1.values()):
+    sys.exit(f"FAIL: stories260K eval, retention at ratio 1.0: {at1}")
+if not naive["kl"] > 0:
+    sys.exit(f"FAIL: stories260K eval: naive reuse lost nothing (KL {naive['kl']})")
+print(f"ok: stories260K eval: retention 1.0 at ratio 1.0 for {', '.join(sorted(at1))}")
+PY
+  fi
 else
   echo "skip: stories260K (no shared data at $shared)"
 fi

@@ -4,7 +4,7 @@
 # single-needle prompts (seeded, 3 chunks of 30 words as most of its training, held-out filler:
 # the card's "needle-short" row, where it scores 99.5%); the slice's
 # full-attention accuracy is what the card states; and recomputing every context row
-# (cacheblend and cacheclip at ratio 1.0) keeps full attention's answers: retention 1.0.
+# (epic-r, cacheblend and cacheclip at ratio 1.0) keeps full attention's answers: retention 1.0.
 # The prompts' filler comes from ../shared/corpus (skip without it).
 set -euo pipefail
 bin=${1:?usage: shipped_models_test.sh PATH/TO/cacheclip}
@@ -26,7 +26,7 @@ trap 'rm -rf "$tmp"' EXIT
 task=needle-short
 python3 "$root/models/train/tasks.py" --task needle --n 20 --chunks 3 --chunk-words 30 --seed 4242 \
   --split heldout --corpus "$corpus" -o "$tmp/$task.json"
-"$bin" eval -m "$P" --aux "$A" --tasks "$tmp/$task.json" --methods cacheblend,cacheclip --ratios 1.0 -N 20 \
+"$bin" eval -m "$P" --aux "$A" --tasks "$tmp/$task.json" --methods epic-r,cacheblend,cacheclip --ratios 1.0 -N 20 \
   --max-answer 24 --json-out "$tmp/eval.json" >"$tmp/eval.txt" 2>/dev/null
 python3 - "$tmp/eval.json" "$root/models/cards/primary.md" "$task" <<'PY'
 import json, re, sys
@@ -47,11 +47,11 @@ if card is None:
 if abs(full - card) > 0.1:
     sys.exit(f"FAIL: the slice scores {full:.3f} with full attention, the card says {card:.3f}")
 print(f"ok: full attention on the slice ({full:.3f}) matches the card ({card:.3f})")
-for m in ("cacheblend", "cacheclip"):
+for m in ("epic-r", "cacheblend", "cacheclip"):
     got = acc[(m, 1.0)]
     if got != full:
         sys.exit(f"FAIL: {m} at ratio 1.0 scores {got:.3f}, full attention {full:.3f} (retention must be 1.0)")
-print("ok: cacheblend and cacheclip at ratio 1.0 keep retention 1.0")
+print("ok: epic-r, cacheblend and cacheclip at ratio 1.0 keep retention 1.0")
 PY
 python3 "$root/models/train/tasks.py" --task boundary --n 20 --chunks 4 --chunk-words 40 --seed 4343 \
   --split heldout --corpus "$corpus" -o "$tmp/boundary.json"

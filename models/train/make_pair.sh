@@ -8,8 +8,10 @@
 #                                     held-out prompts, model cards, curves (models/cards/)
 #   models/train/make_pair.sh         both
 #
-# Environment: PRIMARY_STEPS1 / PRIMARY_STEPS / AUX_STEPS (the shipped runs' step counts:
-# the primary's base mix up to PRIMARY_STEPS1, its re-weighted mix up to PRIMARY_STEPS),
+# Environment: PRIMARY_STEPS1 / PRIMARY_STEPS2 / PRIMARY_STEPS / AUX_STEPS (the shipped runs'
+# step counts: the primary's base mix up to PRIMARY_STEPS1, its re-weighted mix at a constant
+# learning rate up to PRIMARY_STEPS2, then the same mix with the learning rate falling linearly
+# to LR_MIN x over COOL_STEPS steps (then held there) up to PRIMARY_STEPS),
 # MINUTES (an optional wall-clock cap per run, default none), WORK (scratch folder, default
 # build/train), CACHECLIP_CORPUS (the Wikipedia passages, default ../shared/corpus/...),
 # EVAL_N (prompts per task, default 200), CACHECLIP_BIN (default build/cacheclip).
@@ -20,7 +22,10 @@ bin=${CACHECLIP_BIN:-$root/build/cacheclip}
 work=${WORK:-$root/build/train}
 minutes=${MINUTES:-100000}
 primary_steps1=${PRIMARY_STEPS1:-5642}
-primary_steps=${PRIMARY_STEPS:-7733}
+primary_steps2=${PRIMARY_STEPS2:-7733}
+primary_steps=${PRIMARY_STEPS:-9063}
+cool_steps=${COOL_STEPS:-1000}
+lr_min=${LR_MIN:-0.1}
 aux_steps=${AUX_STEPS:-15371}
 eval_n=${EVAL_N:-200}
 corpus=${CACHECLIP_CORPUS:-$root/../shared/corpus/wikipedia-nq-passages.txt}
@@ -38,12 +43,17 @@ aux=(--name aux --dim 64 --layers 2 --heads 2 --kv-heads 1 --ffn 192 --lr 3e-3 -
 # of stage 2 sampled 4x as often as the others, less plain text (10%, was 20%) and copy (5%, was
 # 15%). On the base mix alone they had stayed at ~10% accuracy for ~2,000 steps.
 primary_phase2=(--task-weights vartrack=4,multihop=4 --lm-share 0.1 --copy-share 0.05)
+# Its third phase: the same mix, cooled down (a cool-down fork beat further constant-rate steps
+# on perplexity and multikey).
+primary_phase3=("${primary_phase2[@]}" --decay-from "$primary_steps2" --decay-steps "$cool_steps" --lr-min "$lr_min")
 
 if [[ "$what" == all || "$what" == train ]]; then
   $py "$train/bpe.py" --vocab 2048 --out "$work/tokenizer" "$corpus"
   common=(--tokenizer "$work/tokenizer" --corpus "$corpus" --minutes "$minutes" --threads 1)
   (nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" --max-steps "$primary_steps1" --out "$work/primary" &&
     nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase2[@]}" --resume \
+      --max-steps "$primary_steps2" --out "$work/primary" &&
+    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase3[@]}" --resume \
       --max-steps "$primary_steps" --out "$work/primary") >"$work/primary.out" 2>&1 &
   p1=$!
   nice -n 10 $py "$train/train.py" "${aux[@]}" "${common[@]}" --max-steps "$aux_steps" --out "$work/aux" >"$work/aux.out" 2>&1 &
