@@ -8,7 +8,7 @@ of the two values scores ~50%; below that it also garbles or invents values. Per
 neither, from `cacheclip eval --samples-out` and the task files the eval read.
 
   bench/chain_picks.py SAMPLES.jsonl TASKS.json [TASKS.json ...]
-(a task file's name decides its task: pair-vartrack.json and vartrack.json are both vartrack)
+(eval names a task after its file; the name decides its kind: pair-vartrack.json is vartrack)
 """
 import collections
 import json
@@ -35,14 +35,15 @@ def main(argv):
         task = "vartrack" if "vartrack" in name else "multihop" if "multihop" in name else None
         if task is None:
             sys.exit(f"{path}: not a vartrack or multihop task file")
-        prompts[task] = json.load(open(path))
+        prompts[name] = (task, json.load(open(path)))
     counts = collections.defaultdict(collections.Counter)
     for line in open(argv[1]):
         s = json.loads(line)
         if s["task"] not in prompts:
             continue
-        ex = prompts[s["task"]][s["index"]]
-        others = values_in(s["task"], " ".join(ex["chunks"])) - set(ex["answers"])
+        kind_of, examples = prompts[s["task"]]
+        ex = examples[s["index"]]
+        others = values_in(kind_of, " ".join(ex["chunks"])) - set(ex["answers"])
         a = s["answer"].strip()
         kind = "asked" if s["exact"] else "other" if any(re.match(re.escape(o) + r"\b", a) for o in others) else "neither"
         counts[(s["task"], s["method"], s["ratio"])][kind] += 1
