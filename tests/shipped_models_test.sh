@@ -2,7 +2,7 @@
 # The shipped pair (models/cacheclip-primary.gguf, models/cacheclip-aux.gguf, cards in
 # models/cards/): both load; with full attention the primary answers a fixed set of 20 generated
 # single-needle prompts (seeded, 3 chunks of 30 words as most of its training, held-out filler:
-# the card's "needle-short" row, where it scores 99.5%); the slice's
+# the card's "needle-short" row); the slice's
 # full-attention accuracy is what the card states; and recomputing every context row
 # (epic-r, cacheblend and cacheclip at ratio 1.0) keeps full attention's answers: retention 1.0.
 # The prompts' filler comes from ../shared/corpus (skip without it).

@@ -116,7 +116,7 @@ with open(sys.argv[2], "w") as f:
     for i, e in enumerate(ex):
         right = e["answers"][0]
         other = [v for v in re.findall(r"VAR X\w+ = (\d{6})\.", " ".join(e["chunks"])) if v != right][0]
-        answer = [right, other + ". VAR", "123"][i]
+        answer = [right, other + ".", other + ". VAR"][i]
         f.write(json.dumps({"task": "vartrack", "method": "full", "ratio": None, "index": i, "answer": answer,
                             "answers": e["answers"], "exact": float(answer == right), "f1": 0.0, "ppl": 1.0}) + "\n")
 PY

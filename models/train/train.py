@@ -201,7 +201,7 @@ class Data:
         while used < tokens or not seqs:
             u = self.rng.random()
             if u < lm_share:
-                n = self.typical(len(STAGES) - 1 if long else stage)
+                n = self.typical(stage, long)
                 s = self.lm_window(self.rng.randint(n // 2 if long else 64, max(64, n)))
                 seqs.append((s, 0))
                 names.append(None)
@@ -232,9 +232,9 @@ class Data:
                 spans.append(None)
         return ids, tgt, amask, names, spans
 
-    def typical(self, stage):
-        _, (c0, c1), (w0, w1) = STAGES[stage]
-        if self.shape and stage < len(STAGES) - 1:
+    def typical(self, stage, long=False):
+        _, (c0, c1), (w0, w1) = STAGES[-1 if long else stage]
+        if self.shape and not long:
             (c0, c1), (w0, w1) = self.shape
         return int(1.9 * c1 * w1) + 60
 
@@ -371,8 +371,8 @@ def main(argv=None):
     ap.add_argument("--task-weights", default="",
                     help="relative sampling weights of a stage's tasks, e.g. vartrack=3,multihop=3 (others 1)")
     ap.add_argument("--stage-shape", default="",
-                    help="CHUNKS_LO-HI:WORDS_LO-HI: prompts of the current stage get this shape instead "
-                         "of the curriculum's, e.g. 2-2:10-20 (long batches keep the final stage's)")
+                    help="CHUNKS_LO-HI:WORDS_LO-HI: task prompts (and plain-text windows) get this size instead "
+                         "of the stage's, in every stage, e.g. 2-2:10-20 (long batches keep the final stage's)")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
