@@ -103,6 +103,8 @@ for _ in range(40):
     shaped.append(len(d.task_example(3)[1]))
     if not 10 <= d.gen.chunk_words <= 12:
         sys.exit(f"FAIL: --stage-shape 2-2:10-12 gave chunks of {d.gen.chunk_words} words")
+if d.typical(4) != int(1.9 * 2 * 12) + 60 or d.typical(4, long=True) != int(1.9 * 8 * 75) + 60:
+    sys.exit(f"FAIL: plain-text windows under --stage-shape: {d.typical(4)}, long {d.typical(4, long=True)}")
 d.shape = None
 plain = [len(d.task_example(3)[1]) for _ in range(40)]
 if not sum(shaped) < 0.5 * sum(plain):

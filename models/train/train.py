@@ -165,15 +165,18 @@ class Data:
             stream.extend(tok.encode(" ".join(p)) + [tok.eos])
         self.stream = stream
 
-    def task_example(self, stage, long=False):
-        names, (c0, c1), (w0, w1) = STAGES[stage]
-        if self.shape:
-            (c0, c1), (w0, w1) = self.shape
+    def size(self, stage, long=False):
+        """((chunks lo, hi), (words lo, hi)) of a stage's prompts: long batches take the final
+        stage's, the others --stage-shape's when given, else the stage's own."""
         if long:
-            # A task already mastered (the previous stage's), at the final stage's length: the
-            # length grows with the tasks mastered, not only with the curriculum stage.
-            names = STAGES[stage - 1][0]
-            _, (c0, c1), (w0, w1) = STAGES[-1]
+            return STAGES[-1][1:]
+        return self.shape or STAGES[stage][1:]
+
+    def task_example(self, stage, long=False):
+        # A long batch takes a task already mastered (the previous stage's), at the final stage's
+        # length: the length grows with the tasks mastered, not only with the curriculum stage.
+        names = STAGES[stage - 1][0] if long else STAGES[stage][0]
+        (c0, c1), (w0, w1) = self.size(stage, long)
         weights = [self.task_weights.get(t, 1.0) for t in names]
         task = self.rng.choices(names, weights)[0] if self.task_weights else self.rng.choice(names)
         self.gen.chunk_words = self.rng.randint(w0, w1)
@@ -233,9 +236,7 @@ class Data:
         return ids, tgt, amask, names, spans
 
     def typical(self, stage, long=False):
-        _, (c0, c1), (w0, w1) = STAGES[-1 if long else stage]
-        if self.shape and not long:
-            (c0, c1), (w0, w1) = self.shape
+        (c0, c1), (w0, w1) = self.size(stage, long)
         return int(1.9 * c1 * w1) + 60
 
 

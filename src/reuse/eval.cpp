@@ -306,7 +306,8 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
     std::vector<Outcome> full;
     PremiseRow pr;
     pr.task = t.name;
-    auto sample = [&](const std::string& method, double ratio, size_t e, const Outcome& r) {
+    // Scores one prompt's outcome once: the sample, and through it the row's sums.
+    auto sample = [&](const std::string& method, double ratio, size_t e, const Outcome& r) -> const EvalSample& {
       EvalSample sm;
       sm.task = t.name;
       sm.method = method;
@@ -321,17 +322,20 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
       }
       sm.ppl = std::exp(r.nll / static_cast<double>(std::max<size_t>(ex.reference.size(), 1)));
       rep.samples.push_back(std::move(sm));
+      return rep.samples.back();
     };
+    double full_acc = 0, full_f1 = 0;
     for (size_t e = 0; e < t.examples.size(); ++e) {
       eng.precompute(t.examples[e].prompt);  // chunks in the store, as in production
       full.push_back(run_one(eng, tok, t.examples[e], Method::Full, o.params, o.max_answer_tokens));
-      sample("full", -1, e, full.back());
+      const EvalSample& sm = sample("full", -1, e, full.back());
+      full_acc += sm.exact;
+      full_f1 += sm.f1;
       if (o.progress) o.progress(++done, total);
     }
-    double full_acc = 0, full_nll = 0, full_ms = 0;
+    double full_nll = 0, full_ms = 0;
     size_t ref_tokens = 0;
     for (size_t e = 0; e < full.size(); ++e) {
-      full_acc += qa ? exact_match(full[e].answer, t.examples[e].answers) : 0;
       full_nll += full[e].nll;
       full_ms += full[e].ttft;
       ref_tokens += t.examples[e].reference.size();
@@ -347,11 +351,7 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
     fr.ttft_ms = full_ms / n;
     fr.speedup = 1.0;
     fr.recompute_fraction = 1.0;
-    if (qa) {
-      double f1 = 0;
-      for (size_t e = 0; e < full.size(); ++e) f1 += token_f1(full[e].answer, t.examples[e].answers);
-      fr.f1 = f1 / n;
-    }
+    fr.f1 = full_f1 / n;
     rep.rows.push_back(fr);
     for (const Cfg& c : cfgs) {
       MethodParams mp = o.params;
@@ -365,11 +365,9 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
       for (size_t e = 0; e < t.examples.size(); ++e) {
         if (c.m == Method::Epic && c.ratio >= 0) mp.epic_k = epic_k_for_ratio(t.examples[e].prompt, c.ratio);
         const Outcome r = run_one(eng, tok, t.examples[e], c.m, mp, o.max_answer_tokens);
-        sample(row.method, c.ratio, e, r);
-        if (qa) {
-          acc += exact_match(r.answer, t.examples[e].answers);
-          f1 += token_f1(r.answer, t.examples[e].answers);
-        }
+        const EvalSample& sm = sample(row.method, c.ratio, e, r);
+        acc += sm.exact;
+        f1 += sm.f1;
         kl += kl_divergence(full[e].first_logits, r.first_logits);
         for (size_t i = 0; i < r.argmaxes.size(); ++i) agree += r.argmaxes[i] == full[e].argmaxes[i];
         agree_n += r.argmaxes.size();
