@@ -58,6 +58,22 @@ for corpus in (None, "/nonexistent"):
             for ex in a:
                 text = " ".join(ex["chunks"])
                 assert text.count(" works with ") == 2 and text.count(" lives in ") == 2, "multihop: two pairs"
+    # The chain variants: the base task's prompt (one seed, the same documents), answered by
+    # spelling the chain link by link, every link a fact of the documents, ending at the value.
+    for base in ("vartrack", "multihop"):
+        for ex, chain in zip(t.generate(base, 10, 4, 40, 7, corpus), t.generate(base + "-chain", 10, 4, 40, 7, corpus)):
+            assert ex["chunks"] == chain["chunks"], f"{base}-chain: not the documents of {base}"
+            text, (ans,) = " ".join(chain["chunks"]), chain["answers"]
+            lead = chain["question"].rsplit("Answer: ", 1)[1]
+            if base == "vartrack":
+                names = [lead.split()[1]] + ans.split(" = ")
+                for x, y in zip(names, names[1:]):
+                    assert f"VAR {x} = {y}." in text, f"vartrack-chain: link {x} = {y} is in no chunk"
+                assert names[-1] == ex["answers"][0] and len(names) == 4, f"vartrack-chain: {names}"
+            else:
+                a, b = lead.split(" works with")[0], ans.split(". ")[0]
+                assert ans == f"{b}. {b} lives in {ex['answers'][0]}", f"multihop-chain: {ans}"
+                assert f"{a} works with {b}." in text and f"{b} lives in {ex['answers'][0]}." in text, ans
 # Document sets for `cacheclip ask`: every fact in its document(s); --cut splits the first one
 # between two neighbouring documents just before its value.
 for cut in (False, True):

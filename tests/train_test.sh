@@ -110,7 +110,22 @@ plain = [len(d.task_example(3)[1]) for _ in range(40)]
 if not sum(shaped) < 0.5 * sum(plain):
     sys.exit(f"FAIL: --stage-shape 2-2:10-12 prompts average {sum(shaped) / 40:.0f} tokens, stage 3's {sum(plain) / 40:.0f}")
 print("ok: --stage-shape gives the stage's prompts the shape asked")
+# --add-tasks: a variant joins the stages that have its base task, and only those.
+d.task_weights, d.extra = {}, ("vartrack-chain",)
+with_chain = collections.Counter(d.task_example(2)[0] for _ in range(500))
+if not 60 <= with_chain["vartrack-chain"] <= 140 or "vartrack-chain" in d.stage_tasks(1):
+    sys.exit(f"FAIL: --add-tasks vartrack-chain: stage 2 drew {dict(with_chain)}, stage 1 has {d.stage_tasks(1)}")
+task, ids, ans = next(x for x in iter(lambda: d.task_example(2), None) if x[0] == "vartrack-chain")
+if tok.decode(ans[:-1]).count(" = ") not in (1, 2):
+    sys.exit(f"FAIL: a vartrack-chain answer does not spell the chain: {tok.decode(ans[:-1])!r}")
+print(f"ok: --add-tasks adds a variant to the stages with its base task ({with_chain['vartrack-chain']} of 500)")
 PY
+if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run2" --max-steps 1 --add-tasks vartrack >"$tmp/at.log" 2>&1; then
+  echo "FAIL: train.py accepted --add-tasks vartrack (not a variant)"; exit 1
+fi
+grep -q "add-tasks: 'vartrack'" "$tmp/at.log" && echo "ok: --add-tasks refuses a task that is no variant, by name" \
+  || { echo "FAIL: the --add-tasks error does not name the entry:"; cat "$tmp/at.log"; exit 1; }
 if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
     --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run2" --max-steps 1 --stage-shape 3-2:10-20 >"$tmp/ss.log" 2>&1; then
   echo "FAIL: train.py accepted --stage-shape 3-2:10-20"; exit 1

@@ -34,7 +34,7 @@ import os
 import random
 import sys
 
-TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop", "boundary")
+TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop", "boundary", "vartrack-chain", "multihop-chain")
 PREFIX = "Answer the question using only the documents. Give the answer alone.\n\n"
 
 _WORDS = ("the river valley town market winter summer stone bridge old road north south light "
@@ -137,7 +137,7 @@ class Gen:
                 place(c, f"One special code of {k} is {v}.", self.rng.random())
             q, lead, ans = (f"What are all the special codes of {k}? List them in increasing order.",
                             f"The special codes of {k} are ", [" ".join(vals)])
-        elif task == "vartrack":
+        elif task in ("vartrack", "vartrack-chain"):
             # Two chains (the second a distractor with its own value): the answer needs the
             # asked chain followed link by link, every link in a different chunk.
             hops = min(n_chunks, 3)
@@ -159,8 +159,12 @@ class Gen:
                     place(order[i], f"VAR {names[i]} = {names[i - 1]}.", self.rng.random())
                 chains.append((names, v))
             names, v = chains[self.rng.randrange(2)]
-            q, lead, ans = f"Which value does VAR {names[-1]} hold in the end?", f"VAR {names[-1]} holds ", [v]
-        elif task == "multihop":
+            q = f"Which value does VAR {names[-1]} hold in the end?"
+            if task == "vartrack":
+                lead, ans = f"VAR {names[-1]} holds ", [v]
+            else:  # the answer spells the chain back to the value, one link per step
+                lead, ans = f"VAR {names[-1]} = ", [" = ".join(names[-2::-1] + [v])]
+        elif task in ("multihop", "multihop-chain"):
             # Two "works with" / "lives in" pairs (one a distractor): the asked person's
             # colleague decides the city; each pair's facts sit in two different chunks.
             a, b, c, d = self.rng.sample(_NAMES, 4)
@@ -170,8 +174,12 @@ class Gen:
                 place(c1, f"{x} works with {y}.", self.rng.random())
                 place(c2, f"{y} lives in {town}.", self.rng.random())
             if self.rng.random() < 0.5:
-                a, city = c, other
-            q, lead, ans = f"In which city does the colleague of {a} live?", f"The colleague of {a} lives in ", [city]
+                a, b, city = c, d, other
+            q = f"In which city does the colleague of {a} live?"
+            if task == "multihop":
+                lead, ans = f"The colleague of {a} lives in ", [city]
+            else:  # the answer names the colleague first, then where the colleague lives
+                lead, ans = f"{a} works with ", [f"{b}. {b} lives in {city}"]
         elif task == "boundary":
             if n_chunks < 2:
                 raise ValueError("boundary needs at least 2 chunks")

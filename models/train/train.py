@@ -156,6 +156,7 @@ class Data:
         self.rng = random.Random(seed)
         self.task_weights = {}
         self.shape = None  # --stage-shape: ((chunks lo, hi), (words lo, hi)) instead of the stage's
+        self.extra = ()  # --add-tasks: variants joining every stage that has their base task
         self.passages = tasks.load_passages(corpus, "train")
         if not self.passages:
             raise SystemExit(f"train.py: no corpus passages at {corpus}")
@@ -172,16 +173,22 @@ class Data:
             return STAGES[-1][1:]
         return self.shape or STAGES[stage][1:]
 
+    def stage_tasks(self, stage):
+        """A stage's tasks, and each --add-tasks variant whose base task (vartrack of
+        vartrack-chain) the stage has."""
+        base = STAGES[stage][0]
+        return base + tuple(t for t in self.extra if t.split("-")[0] in base)
+
     def task_example(self, stage, long=False):
         # A long batch takes a task already mastered (the previous stage's), at the final stage's
         # length: the length grows with the tasks mastered, not only with the curriculum stage.
-        names = STAGES[stage - 1][0] if long else STAGES[stage][0]
+        names = self.stage_tasks(stage - 1 if long else stage)
         (c0, c1), (w0, w1) = self.size(stage, long)
         weights = [self.task_weights.get(t, 1.0) for t in names]
         task = self.rng.choices(names, weights)[0] if self.task_weights else self.rng.choice(names)
         self.gen.chunk_words = self.rng.randint(w0, w1)
         n_chunks = self.rng.randint(c0, max(c0, c1))
-        if task == "multihop":
+        if task.startswith("multihop"):
             n_chunks = max(2, n_chunks)
         ex = self.gen.example(task, n_chunks, self.rng.random())
         ids = self.tok.encode(ex["prefix"], bos=True)
@@ -371,6 +378,8 @@ def main(argv=None):
                     help="from stage 1: share of batches whose prompts take a mastered task at full length")
     ap.add_argument("--task-weights", default="",
                     help="relative sampling weights of a stage's tasks, e.g. vartrack=3,multihop=3 (others 1)")
+    ap.add_argument("--add-tasks", default="",
+                    help="task variants (e.g. vartrack-chain,multihop-chain) that join every stage with their base task")
     ap.add_argument("--stage-shape", default="",
                     help="CHUNKS_LO-HI:WORDS_LO-HI: task prompts (and plain-text windows) get this size instead "
                          "of the stage's, in every stage, e.g. 2-2:10-20 (long batches keep the final stage's)")
@@ -404,6 +413,11 @@ def main(argv=None):
             raise SystemExit(f"--task-weights: '{kv}' is not TASK=WEIGHT with a task of {sorted(tasks.TASKS)} "
                              "and a weight > 0")
         data.task_weights[name] = weight
+    for name in filter(None, a.add_tasks.split(",")):
+        if name not in tasks.TASKS or "-" not in name:
+            raise SystemExit(f"--add-tasks: '{name}' is not a task variant of "
+                             f"{sorted(t for t in tasks.TASKS if '-' in t)}")
+        data.extra += (name,)
     if a.stage_shape:
         m = re.fullmatch(r"(\d+)-(\d+):(\d+)-(\d+)", a.stage_shape)
         if not m or not (1 <= int(m[1]) <= int(m[2]) and 1 <= int(m[3]) <= int(m[4])):
