@@ -66,13 +66,13 @@ for corpus in (None, "/nonexistent"):
             text, (ans,) = " ".join(chain["chunks"]), chain["answers"]
             lead = chain["question"].rsplit("Answer: ", 1)[1]
             if base == "vartrack":
-                names = [lead.split()[1]] + ans.split(" = ")
+                names = [lead.split()[1]] + ans.strip().split(" = ")
                 for x, y in zip(names, names[1:]):
                     assert f"VAR {x} = {y}." in text, f"vartrack-chain: link {x} = {y} is in no chunk"
                 assert names[-1] == ex["answers"][0] and len(names) == 4, f"vartrack-chain: {names}"
             else:
-                a, b = lead.split(" works with")[0], ans.split(". ")[0]
-                assert ans == f"{b}. {b} lives in {ex['answers'][0]}", f"multihop-chain: {ans}"
+                a, b = lead.split(" works with")[0], ans.strip().split(". ")[0]
+                assert ans == f" {b}. {b} lives in {ex['answers'][0]}", f"multihop-chain: {ans}"
                 assert f"{a} works with {b}." in text and f"{b} lives in {ex['answers'][0]}." in text, ans
 # Document sets for `cacheclip ask`: every fact in its document(s); --cut splits the first one
 # between two neighbouring documents just before its value.

@@ -23,6 +23,14 @@ chunk), else from a small built-in word list, so the generator runs anywhere.
 The question ends with the start of the answer sentence ("Answer: The special code of <key> is "),
 as RULER's templates do, so the model continues with the value itself.
 
+The chain variants take their base task's prompt (one seed, the same documents and question) and
+are answered link by link, each step a lookup of the last name written:
+  vartrack-chain  "Answer: VAR X3 =" -> " X2 = X1 = 123456"  (RULER's variable tracking answers
+                  with the chain's variables too)
+  multihop-chain  "Answer: Tina works with" -> " Anna. Anna lives in Nantes"
+Their leads end before the space and the answers begin with it, so every name is the same tokens
+as in the documents.
+
 Output: a JSON list of {"prefix", "chunks", "question", "answers", "task", "depth"}: exactly what
 `cacheclip eval --tasks FILE.json` reads.
 
@@ -163,7 +171,7 @@ class Gen:
             if task == "vartrack":
                 lead, ans = f"VAR {names[-1]} holds ", [v]
             else:  # the answer spells the chain back to the value, one link per step
-                lead, ans = f"VAR {names[-1]} = ", [" = ".join(names[-2::-1] + [v])]
+                lead, ans = f"VAR {names[-1]} =", [" " + " = ".join(names[-2::-1] + [v])]
         elif task in ("multihop", "multihop-chain"):
             # Two "works with" / "lives in" pairs (one a distractor): the asked person's
             # colleague decides the city; each pair's facts sit in two different chunks.
@@ -179,7 +187,7 @@ class Gen:
             if task == "multihop":
                 lead, ans = f"The colleague of {a} lives in ", [city]
             else:  # the answer names the colleague first, then where the colleague lives
-                lead, ans = f"{a} works with ", [f"{b}. {b} lives in {city}"]
+                lead, ans = f"{a} works with", [f" {b}. {b} lives in {city}"]
         elif task == "boundary":
             if n_chunks < 2:
                 raise ValueError("boundary needs at least 2 chunks")
