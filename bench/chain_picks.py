@@ -8,7 +8,9 @@ of the two values scores ~50%; below that it also garbles or invents values. Per
 neither, from `cacheclip eval --samples-out` and the task files the eval read.
 
   bench/chain_picks.py SAMPLES.jsonl TASKS.json [TASKS.json ...]
-(eval names a task after its file; the name decides its kind: pair-vartrack.json is vartrack)
+(eval names a task after its file; the name decides its kind: pair-vartrack.json is vartrack,
+pair-multihop-chain.json is multihop answered link by link, whose answer ends with the value:
+"other" is then an answer whose last value is the distractor chain's)
 """
 import collections
 import json
@@ -41,18 +43,24 @@ def main(argv):
         task = "vartrack" if "vartrack" in name else "multihop" if "multihop" in name else None
         if task is None:
             sys.exit(f"{path}: not a vartrack or multihop task file")
-        prompts[name] = (task, json.load(open(path)))
+        prompts[name] = (task, name.endswith("-chain"), json.load(open(path)))
     counts = collections.defaultdict(collections.Counter)
     for line in open(argv[1]):
         s = json.loads(line)
         if s["task"] not in prompts:
             continue
-        kind_of, examples = prompts[s["task"]]
+        kind_of, chain, examples = prompts[s["task"]]
         ex = examples[s["index"]]
-        others = values_in(kind_of, " ".join(ex["chunks"])) - set(ex["answers"])
+        answer = s["answer"]
+        if chain:  # the value the chain written ends at
+            answer = answer.rsplit("=", 1)[-1] if kind_of == "vartrack" else answer.rsplit("lives in", 1)[-1]
+            asked = {v.rsplit("=", 1)[-1] if kind_of == "vartrack" else v.rsplit("lives in", 1)[-1] for v in ex["answers"]}
+        else:
+            asked = set(ex["answers"])
+        others = values_in(kind_of, " ".join(ex["chunks"])) - {a.strip() for a in asked}
         # Both chains by the same rule (exact match after normalisation); a value followed by
         # more text is "neither" for either chain.
-        kind = "asked" if s["exact"] else "other" if norm(s["answer"]) in {norm(o) for o in others} else "neither"
+        kind = "asked" if s["exact"] else "other" if norm(answer) in {norm(o) for o in others} else "neither"
         counts[(s["task"], s["method"], s["ratio"])][kind] += 1
     print("| task | method | ratio | asked chain | other chain | neither | picks of the asked chain |")
     print("|---|---|---|---|---|---|---|")

@@ -139,4 +139,21 @@ PY
 picks=$(python3 "$root/bench/chain_picks.py" "$tmp/picks.jsonl" "$tmp/vartrack.json")
 [[ "$picks" == *"| vartrack | full |  | 0.33 | 0.33 | 0.33 | 0.50 |"* ]] \
   && echo "ok: chain_picks tells the asked chain's value from the other chain's" || { echo "FAIL: chain_picks: $picks"; exit 1; }
+# The chain variant: the value a written chain ends at decides "other".
+python3 "$gen" --task multihop-chain --n 3 --chunks 4 --chunk-words 20 --seed 5 -o "$tmp/multihop-chain.json"
+python3 - "$tmp/multihop-chain.json" "$tmp/picks2.jsonl" <<'PY'
+import json, re, sys
+ex = json.load(open(sys.argv[1]))
+with open(sys.argv[2], "w") as f:
+    for i, e in enumerate(ex):
+        right = e["answers"][0]
+        city = right.rsplit(" ", 1)[1]
+        other = [c for c in re.findall(r"lives in (\w+)\.", " ".join(e["chunks"])) if c != city][0]
+        answer = [right, right.replace(city, other), right.replace(city, "Nowhere")][i]
+        f.write(json.dumps({"task": "multihop-chain", "method": "full", "ratio": None, "index": i, "answer": answer,
+                            "answers": e["answers"], "exact": float(answer == right), "f1": 0.0, "ppl": 1.0}) + "\n")
+PY
+picks=$(python3 "$root/bench/chain_picks.py" "$tmp/picks2.jsonl" "$tmp/multihop-chain.json")
+[[ "$picks" == *"| multihop-chain | full |  | 0.33 | 0.33 | 0.33 | 0.50 |"* ]] \
+  && echo "ok: chain_picks reads a chain answer by the value it ends at" || { echo "FAIL: chain_picks on a chain: $picks"; exit 1; }
 echo "all task generator checks passed"

@@ -17,12 +17,12 @@ import bpe  # noqa: E402
 
 # "copy" (span-repeat) is logged too, but its exact match stays ~0 by construction (the first
 # token of a repeat has no cue), so the curves show the tasks only.
-TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop")
+TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop", "vartrack-chain", "multihop-chain")
 # Evaluated, never trained: a needle cut by a chunk boundary (tasks.py), the case where a chunk
 # encoded alone lacks what its first tokens complete.
 EVAL_ONLY = ("boundary",)
 COLORS = {"needle": "#1f77b4", "multikey": "#ff7f0e", "multivalue": "#2ca02c", "vartrack": "#d62728",
-          "multihop": "#9467bd"}
+          "multihop": "#9467bd", "vartrack-chain": "#8c564b", "multihop-chain": "#17becf"}
 
 
 def curves_svg(history, path, title):
@@ -140,7 +140,10 @@ def main(argv=None):
              f"({args['lm_share']:.0%} of the sequences), and span-repeat sequences (text, a span, more text, "
              f"the span again, loss on the repeat; {args.get('copy_share', 0):.0%}) for a dense copying signal. "
              f"From stage 1 on, {args.get('long_share', 0):.0%} of the batches take the previous stage's tasks "
-             "at the final stage's length. Within a stage the tasks are drawn "
+             "at the final stage's length. "
+             + (f"The answer-by-chain variants ({args['add_tasks'].replace(',', ', ')}: the base task's prompt, "
+                "answered link by link) join every stage that has their base task. " if args.get("add_tasks") else "")
+             + "Within a stage the tasks are drawn "
              + (f"with the weights {args['task_weights']} (the others 1)." if args.get("task_weights") else "uniformly."))
     L.append(f"- Loss: cross-entropy on the answer tokens and the EOS after them, plus {args['lm_weight']} x the "
              "language-modelling loss on every other token.")

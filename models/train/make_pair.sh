@@ -78,12 +78,19 @@ if [[ "$what" == all || "$what" == ship ]]; then
     $py "$train/tasks.py" --task "$t" --n "$eval_n" --chunks 7 --chunk-words 66 --seed $((9000 + i)) \
       --split heldout --corpus "$corpus" -o "$ev/$t.json"
   done
+  # The answer-by-chain variants on the very prompts of vartrack and multihop (their seeds).
+  $py "$train/tasks.py" --task vartrack-chain --n "$eval_n" --chunks 7 --chunk-words 66 --seed 9004 \
+    --split heldout --corpus "$corpus" -o "$ev/vartrack-chain.json"
+  $py "$train/tasks.py" --task multihop-chain --n "$eval_n" --chunks 7 --chunk-words 66 --seed 9005 \
+    --split heldout --corpus "$corpus" -o "$ev/multihop-chain.json"
   # And single needles at the length most of the training ran at (3 chunks of 30 words).
   $py "$train/tasks.py" --task needle --n "$eval_n" --chunks 3 --chunk-words 30 --seed 9100 --split heldout \
     --corpus "$corpus" -o "$ev/needle-short.json"
   args=(-m "$root/models/cacheclip-primary.gguf" --aux "$root/models/cacheclip-aux.gguf" -N "$eval_n" --max-answer 24)
   tasks=()
-  for t in needle-short needle multikey multivalue vartrack multihop boundary; do tasks+=(--tasks "$ev/$t.json"); done
+  for t in needle-short needle multikey multivalue vartrack multihop vartrack-chain multihop-chain boundary; do
+    tasks+=(--tasks "$ev/$t.json")
+  done
   "$bin" eval "${args[@]}" "${tasks[@]}" --methods naive,cacheclip --ratios 0.2 --json-out "$ev/primary.json" | tee "$ev/primary.txt"
   # The aux model answering alone (its own full attention): for its card.
   "$bin" eval -m "$root/models/cacheclip-aux.gguf" -N "$eval_n" --max-answer 24 "${tasks[@]}" --methods naive \
