@@ -74,6 +74,13 @@ for corpus in (None, "/nonexistent"):
                 a, b = lead.split(" works with")[0], ans.strip().split(". ")[0]
                 assert ans == f" {b}. {b} lives in {ex['answers'][0]}", f"multihop-chain: {ans}"
                 assert f"{a} works with {b}." in text and f"{b} lives in {ex['answers'][0]}." in text, ans
+# Facts that share a short chunk stay whole: an insert never lands inside an earlier fact.
+import re
+for task, pat, n_facts in (("multihop", r"\b[A-Z][a-z]+ works with [A-Z][a-z]+\.|\b[A-Z][a-z]+ lives in [A-Z][a-z]+\.", 4),
+                           ("vartrack", r"VAR X\w+ = \w+\.", 4), ("multikey", r"The special code of \S+ is \d+\.", 4)):
+    for ex in t.generate(task, 50, 2, 3, 11, None):
+        found = re.findall(pat, " ".join(ex["chunks"]))
+        assert len(found) == n_facts, f"{task}: a fact was split by another: {ex['chunks']}"
 # Document sets for `cacheclip ask`: every fact in its document(s); --cut splits the first one
 # between two neighbouring documents just before its value.
 for cut in (False, True):

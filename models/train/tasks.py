@@ -84,7 +84,7 @@ def load_passages(path, split="all"):
 
 def cut_needle(chunks, at, key, value):
     """Cuts the needle of `key` between chunks `at` and `at + 1` just before its value."""
-    chunks[at] = chunks[at] + f"The special code of {key} is".split()
+    chunks[at] = chunks[at] + [f"The special code of {key} is"]
     chunks[at + 1] = [f"{value}."] + chunks[at + 1]
 
 
@@ -117,9 +117,10 @@ class Gen:
         return self.rng.choice(_NAMES).lower() + "-" + str(self.rng.randrange(10, 99))
 
     def insert(self, words, sentence, depth):
-        """Puts a sentence at relative depth (0 = start, 1 = end) of a chunk, between words."""
+        """Puts a sentence at relative depth (0 = start, 1 = end) of a chunk, between words. The
+        sentence is one item of the list, so a later insert cannot land inside it."""
         at = int(round(depth * len(words)))
-        return words[:at] + sentence.split() + words[at:]
+        return words[:at] + [sentence] + words[at:]
 
     def example(self, task, n_chunks, depth):
         chunks = [self.filler() for _ in range(n_chunks)]
@@ -230,7 +231,12 @@ def docset(n_docs, chunk_words, seed, corpus, split="all", n_keys=4, cut=False):
             d = [at, at + 1]
         else:
             d = g.rng.randrange(n_docs)
-            docs[d] = g.insert(docs[d], f"The special code of {k} is {v}.", g.rng.random())
+            depth, n = g.rng.random(), len(docs[d])
+            if at is not None and d == at:  # not after the cut fact's first half
+                depth *= (n - 1) / n
+            elif at is not None and d == at + 1:  # nor before its second
+                depth = (1 + depth * (n - 1)) / n
+            docs[d] = g.insert(docs[d], f"The special code of {k} is {v}.", depth)
         qs.append({"question": f"Question: What is the special code of {k}?\nAnswer: The special code of {k} is ",
                    "answers": [v], "doc": d})
     g.rng.shuffle(qs)
