@@ -76,7 +76,7 @@ for corpus in (None, "/nonexistent"):
                 assert f"{a} works with {b}." in text and f"{b} lives in {ex['answers'][0]}." in text, ans
 # Facts that share a short chunk stay whole: an insert never lands inside an earlier fact.
 import re
-for task, pat, n_facts in (("multihop", r"\b[A-Z][a-z]+ works with [A-Z][a-z]+\.|\b[A-Z][a-z]+ lives in [A-Z][a-z]+\.", 4),
+for task, pat, n_facts in (("multihop", r"\b[A-Z][a-z]+-\d\d works with [A-Z][a-z]+-\d\d\.|\b[A-Z][a-z]+-\d\d lives in [A-Z][a-z]+\.", 4),
                            ("vartrack", r"VAR X\w+ = \w+\.", 4), ("multikey", r"The special code of \S+ is \d+\.", 4)):
     for ex in t.generate(task, 50, 2, 3, 11, None):
         found = re.findall(pat, " ".join(ex["chunks"]))

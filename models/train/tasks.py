@@ -8,9 +8,11 @@ needs placed inside chunks among natural filler text:
   multikey    several keys with values, the question asks for one (the others are distractors)
   multivalue  one key with several values in different chunks; all of them must be given
   vartrack    variable tracking: X1 = v, X2 = X1, X3 = X2 ... with every link in a different chunk,
-              beside a second chain with another value (so the only number is never the answer)
+              beside a second chain with another value (so the only number is never the answer);
+              names are X and 4 digits (VAR X4821 = X1375.)
   multihop    a 2-step lookup across chunks: "<a> works with <b>." "<b> lives in <city>.", beside
-              a second pair with another city
+              a second pair with another city; people are a name and 2 digits (Tina-42), as
+              the needles' keys are
   boundary    one needle cut by a chunk boundary, as fixed-size chunking cuts sentences: a chunk
               ends with "The special code of <key> is" and the next begins with " <value>." (the
               two halves of one passage; every other chunk ends with its blank line). With full
@@ -27,7 +29,7 @@ The chain variants take their base task's prompt (one seed, the same documents a
 are answered link by link, each step a lookup of the last name written:
   vartrack-chain  "Answer: VAR X3 =" -> " X2 = X1 = 123456"  (RULER's variable tracking answers
                   with the chain's variables too)
-  multihop-chain  "Answer: Tina works with" -> " Anna. Anna lives in Nantes"
+  multihop-chain  "Answer: Tina-42 works with" -> " Anna-17. Anna-17 lives in Nantes"
 Their leads end before the space and the answers begin with it, so every name is the same tokens
 as in the documents.
 
@@ -154,7 +156,7 @@ class Gen:
 
             def fresh():
                 while True:
-                    n = f"X{self.rng.randrange(10, 99)}{chr(65 + self.rng.randrange(26))}"
+                    n = f"X{self.rng.randrange(1000, 9999)}"
                     if n not in used:
                         used.add(n)
                         return n
@@ -176,7 +178,7 @@ class Gen:
         elif task in ("multihop", "multihop-chain"):
             # Two "works with" / "lives in" pairs (one a distractor): the asked person's
             # colleague decides the city; each pair's facts sit in two different chunks.
-            a, b, c, d = self.rng.sample(_NAMES, 4)
+            a, b, c, d = [f"{x}-{self.rng.randrange(10, 99)}" for x in self.rng.sample(_NAMES, 4)]
             city, other = self.rng.sample(_CITIES, 2)
             for x, y, town in ((a, b, city), (c, d, other)):
                 c1, c2 = self.rng.sample(range(n_chunks), 2) if n_chunks >= 2 else (0, 0)
