@@ -18,8 +18,16 @@ for t in needle multikey multivalue vartrack multihop boundary; do
     --split heldout --corpus "$corpus" -o "$out/pair-$t.json"
   tasks+=(--tasks "$out/pair-$t.json")
 done
+# The answer-by-chain variants on the very prompts of vartrack and multihop (their seeds).
+for ts in vartrack-chain:7004 multihop-chain:7005; do
+  t=${ts%:*}
+  python3 models/train/tasks.py --task "$t" --n "$n" --chunks 7 --chunk-words 66 --seed "${ts#*:}" \
+    --split heldout --corpus "$corpus" -o "$out/pair-$t.json"
+  tasks+=(--tasks "$out/pair-$t.json")
+done
 build/cacheclip eval -m models/cacheclip-primary.gguf --aux models/cacheclip-aux.gguf "${tasks[@]}" -N "$n" \
   --max-answer 24 --methods prefix,naive,epic,epic-r,cacheblend,ape,cacheclip --ratios 0.05,0.1,0.2,0.4 \
   --json-out "$out/pair.json" --svg "$out/pair.svg" --samples-out "$out/pair-samples.jsonl" | tee "$out/pair.txt"
 # Which chain the vartrack and multihop answers follow (asked, the distractor, or neither):
-python3 bench/chain_picks.py "$out/pair-samples.jsonl" "$out/pair-vartrack.json" "$out/pair-multihop.json" | tee "$out/pair-picks.md"
+python3 bench/chain_picks.py "$out/pair-samples.jsonl" "$out/pair-vartrack.json" "$out/pair-multihop.json" \
+  "$out/pair-vartrack-chain.json" "$out/pair-multihop-chain.json" | tee "$out/pair-picks.md"
