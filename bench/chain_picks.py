@@ -19,7 +19,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "train"))
-from tasks import _CITIES  # noqa: E402
+from tasks import _CITIES, VARIANTS  # noqa: E402
 
 
 def norm(s):
@@ -34,6 +34,11 @@ def values_in(task, text):
     return {c for c in _CITIES if re.search(r"lives in " + re.escape(c) + r"\b", text)}
 
 
+def end_value(task, answer):
+    """The value a chain answer (vartrack-chain, multihop-chain) ends at."""
+    return answer.rsplit("=", 1)[-1] if task == "vartrack" else answer.rsplit("lives in", 1)[-1]
+
+
 def main(argv):
     if len(argv) < 3:
         sys.exit(__doc__)
@@ -43,7 +48,7 @@ def main(argv):
         task = "vartrack" if "vartrack" in name else "multihop" if "multihop" in name else None
         if task is None:
             sys.exit(f"{path}: not a vartrack or multihop task file")
-        prompts[name] = (task, name.endswith("-chain"), json.load(open(path)))
+        prompts[name] = (task, any(name.endswith(v) for v in VARIANTS), json.load(open(path)))
     counts = collections.defaultdict(collections.Counter)
     for line in open(argv[1]):
         s = json.loads(line)
@@ -51,13 +56,9 @@ def main(argv):
             continue
         kind_of, chain, examples = prompts[s["task"]]
         ex = examples[s["index"]]
-        answer = s["answer"]
-        if chain:  # the value the chain written ends at
-            answer = answer.rsplit("=", 1)[-1] if kind_of == "vartrack" else answer.rsplit("lives in", 1)[-1]
-            asked = {v.rsplit("=", 1)[-1] if kind_of == "vartrack" else v.rsplit("lives in", 1)[-1] for v in ex["answers"]}
-        else:
-            asked = set(ex["answers"])
-        others = values_in(kind_of, " ".join(ex["chunks"])) - {a.strip() for a in asked}
+        value = (lambda x: end_value(kind_of, x).strip()) if chain else (lambda x: x)
+        answer = value(s["answer"])
+        others = values_in(kind_of, " ".join(ex["chunks"])) - {value(a) for a in ex["answers"]}
         # Both chains by the same rule (exact match after normalisation); a value followed by
         # more text is "neither" for either chain.
         kind = "asked" if s["exact"] else "other" if norm(answer) in {norm(o) for o in others} else "neither"

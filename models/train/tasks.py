@@ -44,7 +44,9 @@ import os
 import random
 import sys
 
-TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop", "boundary", "vartrack-chain", "multihop-chain")
+# The answer-by-chain variants and the base task whose prompts each answers.
+VARIANTS = {"vartrack-chain": "vartrack", "multihop-chain": "multihop"}
+TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop", "boundary") + tuple(VARIANTS)
 PREFIX = "Answer the question using only the documents. Give the answer alone.\n\n"
 
 _WORDS = ("the river valley town market winter summer stone bridge old road north south light "

@@ -177,7 +177,7 @@ class Data:
         """A stage's tasks, and each --add-tasks variant whose base task (vartrack of
         vartrack-chain) the stage has."""
         base = STAGES[stage][0]
-        return base + tuple(t for t in self.extra if t.split("-")[0] in base)
+        return base + tuple(t for t in self.extra if tasks.VARIANTS[t] in base)
 
     def task_example(self, stage, long=False):
         # A long batch takes a task already mastered (the previous stage's), at the final stage's
@@ -188,7 +188,7 @@ class Data:
         task = self.rng.choices(names, weights)[0] if self.task_weights else self.rng.choice(names)
         self.gen.chunk_words = self.rng.randint(w0, w1)
         n_chunks = self.rng.randint(c0, max(c0, c1))
-        if task.startswith("multihop"):
+        if tasks.VARIANTS.get(task, task) == "multihop":
             n_chunks = max(2, n_chunks)
         ex = self.gen.example(task, n_chunks, self.rng.random())
         ids = self.tok.encode(ex["prefix"], bos=True)
@@ -414,9 +414,8 @@ def main(argv=None):
                              "and a weight > 0")
         data.task_weights[name] = weight
     for name in filter(None, a.add_tasks.split(",")):
-        if name not in tasks.TASKS or "-" not in name:
-            raise SystemExit(f"--add-tasks: '{name}' is not a task variant of "
-                             f"{sorted(t for t in tasks.TASKS if '-' in t)}")
+        if name not in tasks.VARIANTS:
+            raise SystemExit(f"--add-tasks: '{name}' is not a task variant of {sorted(tasks.VARIANTS)}")
         data.extra += (name,)
     if a.stage_shape:
         m = re.fullmatch(r"(\d+)-(\d+):(\d+)-(\d+)", a.stage_shape)
