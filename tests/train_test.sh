@@ -119,6 +119,14 @@ task, ids, ans = next(x for x in iter(lambda: d.task_example(2), None) if x[0] =
 if tok.decode(ans[:-1]).count(" = ") not in (1, 2):
     sys.exit(f"FAIL: a vartrack-chain answer does not spell the chain: {tok.decode(ans[:-1])!r}")
 print(f"ok: --add-tasks adds a variant to the stages with its base task ({with_chain['vartrack-chain']} of 500)")
+# --long-tasks: long batches draw those tasks at the final stage's length; short ones keep the stage's.
+d.extra, d.long_tasks = (), ("vartrack-chain", "needle")
+drawn = collections.Counter(d.task_example(1, long=True)[0] for _ in range(200))
+short = collections.Counter(d.task_example(1)[0] for _ in range(200))
+if set(drawn) != {"vartrack-chain", "needle"} or set(short) != {"needle", "multikey"} or d.gen.chunk_words > 30:
+    sys.exit(f"FAIL: --long-tasks vartrack-chain,needle: long batches drew {dict(drawn)}, short {dict(short)}")
+print(f"ok: --long-tasks sets what the long batches draw ({dict(drawn)})")
+d.long_tasks = ()
 PY
 if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
     --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run2" --max-steps 1 --add-tasks vartrack >"$tmp/at.log" 2>&1; then
@@ -126,6 +134,12 @@ if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --f
 fi
 grep -q "add-tasks: 'vartrack'" "$tmp/at.log" && echo "ok: --add-tasks refuses a task that is no variant, by name" \
   || { echo "FAIL: the --add-tasks error does not name the entry:"; cat "$tmp/at.log"; exit 1; }
+if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run2" --max-steps 1 --long-tasks needle,vartrak >"$tmp/lt.log" 2>&1; then
+  echo "FAIL: train.py accepted --long-tasks vartrak (no such task)"; exit 1
+fi
+grep -q "long-tasks: 'vartrak'" "$tmp/lt.log" && echo "ok: --long-tasks refuses an unknown task, by name" \
+  || { echo "FAIL: the --long-tasks error does not name the entry:"; cat "$tmp/lt.log"; exit 1; }
 if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
     --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run2" --max-steps 1 --stage-shape 3-2:10-20 >"$tmp/ss.log" 2>&1; then
   echo "FAIL: train.py accepted --stage-shape 3-2:10-20"; exit 1

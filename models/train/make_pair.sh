@@ -3,17 +3,18 @@
 #
 #   models/train/make_pair.sh train   tokenizer (bpe.py), then both models trained side by side
 #                                     by train.py, one thread each, to the shipped step counts
-#                                     (~11 h for the primary at ~3.5 s per step on one core)
+#                                     (~13 h for the primary at ~3.5 s per step on one core)
 #   models/train/make_pair.sh ship    HF export -> GGUF (F16) under models/, evaluation on fresh
 #                                     held-out prompts, model cards, curves (models/cards/)
 #   models/train/make_pair.sh         both
 #
-# Environment: PRIMARY_STEPS1 / PRIMARY_STEPS2 / PRIMARY_STEPS3 / PRIMARY_STEPS4 /
-# PRIMARY_STEPS / AUX_STEPS (the shipped runs' step counts: the primary's base mix up to
-# PRIMARY_STEPS1, its re-weighted mix at a constant learning rate up to PRIMARY_STEPS2, then the
-# same mix with the learning rate falling linearly to LR_MIN x over COOL_STEPS steps (then held
-# there) up to PRIMARY_STEPS3; then, with the answer-by-chain variants added, at the constant
-# rate again up to PRIMARY_STEPS4 and cooled down over COOL2_STEPS up to PRIMARY_STEPS),
+# Environment: PRIMARY_STEPS1 ... PRIMARY_STEPS5 / PRIMARY_STEPS / AUX_STEPS (the shipped runs'
+# step counts: the primary's base mix up to PRIMARY_STEPS1, its re-weighted mix at a constant
+# learning rate up to PRIMARY_STEPS2, then the same mix with the learning rate falling linearly
+# to LR_MIN x over COOL_STEPS steps (then held there) up to PRIMARY_STEPS3; then, with the
+# answer-by-chain variants added, at the constant rate again up to PRIMARY_STEPS4; then with half
+# the batches long ones that carry the chain tasks too, up to PRIMARY_STEPS5, and that mix cooled
+# down over COOL2_STEPS up to PRIMARY_STEPS),
 # MINUTES (an optional wall-clock cap per run, default none), WORK (scratch folder, default
 # build/train), CACHECLIP_CORPUS (the Wikipedia passages, default ../shared/corpus/...),
 # EVAL_N (prompts per task, default 200), CACHECLIP_BIN (default build/cacheclip).
@@ -26,8 +27,9 @@ minutes=${MINUTES:-100000}
 primary_steps1=${PRIMARY_STEPS1:-5642}
 primary_steps2=${PRIMARY_STEPS2:-9435}
 primary_steps3=${PRIMARY_STEPS3:-10435}
-primary_steps4=${PRIMARY_STEPS4:-11179}
-primary_steps=${PRIMARY_STEPS:-11529}
+primary_steps4=${PRIMARY_STEPS4:-11205}
+primary_steps5=${PRIMARY_STEPS5:-12984}
+primary_steps=${PRIMARY_STEPS:-13334}
 cool_steps=${COOL_STEPS:-1000}
 cool2_steps=${COOL2_STEPS:-350}
 lr_min=${LR_MIN:-0.1}
@@ -53,11 +55,15 @@ primary_phase2=(--task-weights vartrack=4,multihop=4 --lm-share 0.1 --copy-share
 # reached 123.2 and raised multikey.
 primary_phase3=("${primary_phase2[@]}" --decay-from "$primary_steps2" --decay-steps "$cool_steps" --lr-min "$lr_min")
 # Its fourth phase: vartrack-chain and multihop-chain join stage 2 (the same prompts answered link
-# by link), sampled 4x, the one-step vartrack and multihop 0.5x, at the constant rate; then the
-# fifth, the same mix cooled down.
+# by link), sampled 4x, the one-step vartrack and multihop 0.5x, at the constant rate.
 primary_phase4=(--add-tasks vartrack-chain,multihop-chain
   --task-weights vartrack-chain=4,multihop-chain=4,vartrack=0.5,multihop=0.5 --lm-share 0.1 --copy-share 0.05)
-primary_phase5=("${primary_phase4[@]}" --decay-from "$primary_steps4" --decay-steps "$cool2_steps" --lr-min "$lr_min")
+# Its fifth: half the batches long (6-8 chunks of 40-75 words), and those draw the chain tasks as
+# well as needle and multikey: trained only at stage 2's lengths (2-4 chunks), vartrack-chain had
+# fallen from 0.8 on short prompts to 0.33 at 7 chunks. The sixth: the same mix, cooled down.
+primary_phase5=("${primary_phase4[@]}" --long-share 0.5
+  --long-tasks needle,multikey,vartrack-chain,multihop-chain,vartrack,multihop)
+primary_phase6=("${primary_phase5[@]}" --decay-from "$primary_steps5" --decay-steps "$cool2_steps" --lr-min "$lr_min")
 
 if [[ "$what" == all || "$what" == train ]]; then
   $py "$train/bpe.py" --vocab 2048 --out "$work/tokenizer" "$corpus"
@@ -70,6 +76,8 @@ if [[ "$what" == all || "$what" == train ]]; then
     nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase4[@]}" --resume \
       --max-steps "$primary_steps4" --out "$work/primary" &&
     nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase5[@]}" --resume \
+      --max-steps "$primary_steps5" --out "$work/primary" &&
+    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase6[@]}" --resume \
       --max-steps "$primary_steps" --out "$work/primary") >"$work/primary.out" 2>&1 &
   p1=$!
   nice -n 10 $py "$train/train.py" "${aux[@]}" "${common[@]}" --max-steps "$aux_steps" --out "$work/aux" >"$work/aux.out" 2>&1 &

@@ -17,8 +17,8 @@ and span-repeat sequences (--copy-share: text, a span, more text, the span again
 task loss on the repeat) give a dense signal for the key-matched copying every task needs.
 
 Curriculum: stages of growing prompt length and task mix (STAGES); from stage 1 on, --long-share
-of the batches take the previous stage's (mastered) tasks at the final stage's length. A stage ends when the
-teacher-forced exact match of the last --window task examples (every answer token and the EOS
+of the batches take the previous stage's (mastered) tasks, or --long-tasks, at the final stage's
+length. A stage ends when the teacher-forced exact match of the last --window task examples (every answer token and the EOS
 the argmax: what greedy decoding would print) reaches --advance, after at least --min-steps.
 Teacher-forced exact match is greedy exact match, so the logged curve is the real accuracy on
 fresh samples (every batch is newly generated; nothing is seen twice).
@@ -157,6 +157,7 @@ class Data:
         self.task_weights = {}
         self.shape = None  # --stage-shape: ((chunks lo, hi), (words lo, hi)) instead of the stage's
         self.extra = ()  # --add-tasks: variants joining every stage that has their base task
+        self.long_tasks = ()  # --long-tasks: what long batches draw (empty: the previous stage's)
         self.passages = tasks.load_passages(corpus, "train")
         if not self.passages:
             raise SystemExit(f"train.py: no corpus passages at {corpus}")
@@ -180,9 +181,13 @@ class Data:
         return base + tuple(t for t in self.extra if tasks.VARIANTS[t] in base)
 
     def task_example(self, stage, long=False):
-        # A long batch takes a task already mastered (the previous stage's), at the final stage's
-        # length: the length grows with the tasks mastered, not only with the curriculum stage.
-        names = self.stage_tasks(stage - 1 if long else stage)
+        # A long batch takes a task already mastered (the previous stage's, or --long-tasks), at
+        # the final stage's length: the length grows with the tasks mastered, not only with the
+        # curriculum stage.
+        if long:
+            names = self.long_tasks or self.stage_tasks(stage - 1)
+        else:
+            names = self.stage_tasks(stage)
         (c0, c1), (w0, w1) = self.size(stage, long)
         weights = [self.task_weights.get(t, 1.0) for t in names]
         task = self.rng.choices(names, weights)[0] if self.task_weights else self.rng.choice(names)
@@ -380,6 +385,8 @@ def main(argv=None):
                     help="relative sampling weights of a stage's tasks, e.g. vartrack=3,multihop=3 (others 1)")
     ap.add_argument("--add-tasks", default="",
                     help="task variants (e.g. vartrack-chain,multihop-chain) that join every stage with their base task")
+    ap.add_argument("--long-tasks", default="",
+                    help="tasks the long batches draw, e.g. needle,vartrack-chain (default: the previous stage's)")
     ap.add_argument("--stage-shape", default="",
                     help="CHUNKS_LO-HI:WORDS_LO-HI: task prompts (and plain-text windows) get this size instead "
                          "of the stage's, in every stage, e.g. 2-2:10-20 (long batches keep the final stage's)")
@@ -417,6 +424,10 @@ def main(argv=None):
         if name not in tasks.VARIANTS:
             raise SystemExit(f"--add-tasks: '{name}' is not a task variant of {sorted(tasks.VARIANTS)}")
         data.extra += (name,)
+    for name in filter(None, a.long_tasks.split(",")):
+        if name not in tasks.TASKS:
+            raise SystemExit(f"--long-tasks: '{name}' is not a task of {sorted(tasks.TASKS)}")
+        data.long_tasks += (name,)
     if a.stage_shape:
         m = re.fullmatch(r"(\d+)-(\d+):(\d+)-(\d+)", a.stage_shape)
         if not m or not (1 <= int(m[1]) <= int(m[2]) and 1 <= int(m[3]) <= int(m[4])):
