@@ -121,9 +121,14 @@ if tok.decode(ans[:-1]).count(" = ") not in (1, 2):
 print(f"ok: --add-tasks adds a variant to the stages with its base task ({with_chain['vartrack-chain']} of 500)")
 # --long-tasks: long batches draw those tasks at the final stage's length; short ones keep the stage's.
 d.extra, d.long_tasks = (), ("vartrack-chain", "needle")
-drawn = collections.Counter(d.task_example(1, long=True)[0] for _ in range(200))
-short = collections.Counter(d.task_example(1)[0] for _ in range(200))
-if set(drawn) != {"vartrack-chain", "needle"} or set(short) != {"needle", "multikey"} or d.gen.chunk_words > 30:
+drawn, short, words = collections.Counter(), collections.Counter(), set()
+for _ in range(200):
+    drawn[d.task_example(1, long=True)[0]] += 1
+    words.add(d.gen.chunk_words)
+    short[d.task_example(1)[0]] += 1
+    words.add(-d.gen.chunk_words)
+if (set(drawn) != {"vartrack-chain", "needle"} or set(short) != {"needle", "multikey"}
+        or not all(40 <= w <= 75 or -30 <= w <= -15 for w in words)):
     sys.exit(f"FAIL: --long-tasks vartrack-chain,needle: long batches drew {dict(drawn)}, short {dict(short)}")
 print(f"ok: --long-tasks sets what the long batches draw ({dict(drawn)})")
 d.long_tasks = ()

@@ -139,8 +139,10 @@ def main(argv=None):
              "as the engine builds a request, and plain windows of the same passages "
              f"({args['lm_share']:.0%} of the sequences), and span-repeat sequences (text, a span, more text, "
              f"the span again, loss on the repeat; {args.get('copy_share', 0):.0%}) for a dense copying signal. "
-             f"From stage 1 on, {args.get('long_share', 0):.0%} of the batches take the previous stage's tasks "
-             "at the final stage's length. "
+             f"From stage 1 on, {args.get('long_share', 0):.0%} of the batches take "
+             + (f"the tasks {args['long_tasks'].replace(',', ', ')}" if args.get("long_tasks")
+                else "the previous stage's tasks")
+             + " at the final stage's length. "
              + (f"The answer-by-chain variants ({args['add_tasks'].replace(',', ', ')}: the base task's prompt, "
                 "answered link by link) join every stage that has their base task. " if args.get("add_tasks") else "")
              + "Within a stage the tasks are drawn "
