@@ -74,6 +74,56 @@ if not nse <= 1e-8:
     sys.exit(f"FAIL: exported model's logits differ from torch's: NSE {nse:.3g}")
 print(f"ok: torch logits == exported GGUF logits (NSE {nse:.2e}, {a.shape[0]} positions)")
 PY
+# --init: a run starts from a model's weights, here the GGUF above converted back to an HF folder
+# (Q/K rows permuted back to rotate-half): with no step left to run, the checkpoint it writes
+# holds exactly the weights trained; one step more warms up afresh from the step it started at.
+"$bin" convert "$tmp/t.gguf" "$tmp/back" --format hf --type f32 >/dev/null
+$py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+  --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/init" --max-steps 3 --tokens 512 \
+  --init "$tmp/back" --init-run "$tmp/run" >"$tmp/init.log" 2>&1 || { echo "FAIL: --init:"; cat "$tmp/init.log"; exit 1; }
+$py - "$tmp" <<'PY'
+import sys, torch
+d = sys.argv[1]
+a, b = torch.load(d + "/run/ckpt.pt"), torch.load(d + "/init/ckpt.pt")
+diff = [k for k in a["model"] if not torch.equal(a["model"][k], b["model"][k])]
+if diff or b["step"] != 3 or b["history"] != a["history"]:
+    sys.exit(f"FAIL: --init from the converted GGUF: tensors differ {diff[:3]}, step {b['step']}, "
+             f"{len(b['history'])} of {len(a['history'])} log records")
+print("ok: --init loads a converted GGUF's weights exactly and continues the run's step count and log")
+PY
+$py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+  --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/init" --max-steps 4 --tokens 512 --log-every 1 \
+  --init "$tmp/back" --init-run "$tmp/run" >"$tmp/init.log" 2>&1 || { echo "FAIL: --init:"; cat "$tmp/init.log"; exit 1; }
+$py - "$tmp" <<'PY'
+import sys, json
+recs = [json.loads(l) for l in open(sys.argv[1] + "/init/log.jsonl")]
+if [r["step"] for r in recs] != [1, 2, 3, 4] or abs(recs[-1]["lr"] - 2e-5) > 1e-12:
+    sys.exit(f"FAIL: --init run's log: steps {[r['step'] for r in recs]}, lr of its first step {recs[-1]['lr']} "
+             "(a fresh warm-up gives 2e-5)")
+print("ok: an --init run warms up afresh from the step it starts at")
+PY
+# An --init that does not fit the run, or is not a model, is refused by name.
+for bad in "--dim 48|hidden_size" "--kv-heads 4|num_key_value_heads"; do
+  if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 ${bad%%|*} \
+      --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run5" --max-steps 1 --init "$tmp/back" >"$tmp/bad.log" 2>&1; then
+    echo "FAIL: train.py --init accepted a model of another shape (${bad%%|*})"; exit 1
+  fi
+  grep -q "${bad##*|}" "$tmp/bad.log" || { echo "FAIL: the --init shape error does not name ${bad##*|}:"; cat "$tmp/bad.log"; exit 1; }
+done
+mkdir -p "$tmp/cut" && cp "$tmp/back/config.json" "$tmp/cut/"
+head -c 3000 "$tmp/back/model.safetensors" >"$tmp/cut/model.safetensors"
+if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run5" --max-steps 1 --init "$tmp/cut" >"$tmp/bad.log" 2>&1; then
+  echo "FAIL: train.py --init accepted a truncated model.safetensors"; exit 1
+fi
+grep -q "model.safetensors" "$tmp/bad.log" && ! grep -q Traceback "$tmp/bad.log" \
+  && echo "ok: --init refuses another shape and a truncated file, by name" \
+  || { echo "FAIL: the truncated-file error:"; cat "$tmp/bad.log"; exit 1; }
+if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run5" --max-steps 1 --init-run "$tmp/run" >"$tmp/bad.log" 2>&1 \
+    || ! grep -q -- "--init-run needs --init" "$tmp/bad.log"; then
+  echo "FAIL: --init-run without --init was not refused:"; cat "$tmp/bad.log"; exit 1
+fi
 # --task-weights: a bad entry is refused by name; weights steer a stage's task sampling.
 if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
     --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run2" --max-steps 1 --task-weights vartrak=3 >"$tmp/tw.log" 2>&1; then

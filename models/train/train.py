@@ -24,7 +24,9 @@ Teacher-forced exact match is greedy exact match, so the logged curve is the rea
 fresh samples (every batch is newly generated; nothing is seen twice).
 
 Writes OUTDIR/log.jsonl (one line per --log-every steps: step, seconds, stage, loss, per-task
-accuracy), OUTDIR/ckpt.pt (every --ckpt-minutes, and at the end; --resume continues from it),
+accuracy), OUTDIR/ckpt.pt (every --ckpt-minutes, and at the end; --resume continues from it;
+--init starts from an HF folder's weights instead, e.g. a shipped GGUF converted back with
+`cacheclip convert M.gguf DIR --format hf`, with a fresh optimizer and warm-up),
 OUTDIR/hf/ (the export) and OUTDIR/train.json (arguments, seeds, steps, time, stage reached).
 """
 import argparse
@@ -300,6 +302,77 @@ def export_hf(model, tok, out_dir, name):
     tok.save(out_dir)
 
 
+def load_safetensors(path):
+    """{name: float32 tensor} of a safetensors file (F32, F16 or BF16 tensors)."""
+    kinds = {"F32": (torch.float32, 4), "F16": (torch.float16, 2), "BF16": (torch.bfloat16, 2)}
+    with open(path, "rb") as f:
+        blob = f.read()
+    if len(blob) < 8:
+        raise SystemExit(f"{path}: truncated safetensors file ({len(blob)} bytes)")
+    n = struct.unpack("<Q", blob[:8])[0]
+    if 8 + n > len(blob):
+        raise SystemExit(f"{path}: safetensors header of {n} bytes runs past the end of the file")
+    try:
+        header = json.loads(blob[8:8 + n])
+    except ValueError as e:
+        raise SystemExit(f"{path}: safetensors header is not JSON ({e})")
+    out, base = {}, 8 + n
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        if t.get("dtype") not in kinds:
+            raise SystemExit(f"{path}: tensor {name} has dtype {t.get('dtype')} (F32, F16 or BF16 expected)")
+        dt, size = kinds[t["dtype"]]
+        s, e = t["data_offsets"]
+        if e - s != size * math.prod(t["shape"]) or base + e > len(blob):
+            raise SystemExit(f"{path}: tensor {name}'s data ({s}..{e}) does not fit its shape {t['shape']} "
+                             "or the file")
+        raw = bytearray(blob[base + s:base + e])
+        out[name] = torch.frombuffer(raw, dtype=dt).reshape(t["shape"]).float() if raw else \
+            torch.zeros(t["shape"])
+    return out
+
+
+def init_from_hf(model, folder):
+    """Loads the weights of an HF Llama folder (config.json + model.safetensors: train.py's
+    export, or `cacheclip convert M.gguf DIR --format hf`) into model; the shapes must match."""
+    try:
+        with open(os.path.join(folder, "config.json")) as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--init {folder}: no readable config.json ({e})")
+    c = model.c
+    want = {"vocab_size": c["vocab"], "hidden_size": c["dim"], "intermediate_size": c["ffn"],
+            "num_hidden_layers": c["layers"], "num_attention_heads": c["heads"],
+            "num_key_value_heads": c["kv_heads"]}
+    bad = [f"{k} {cfg.get(k)} (this run: {v})" for k, v in want.items() if cfg.get(k) != v]
+    if cfg.get("head_dim", c["dim"] // c["heads"]) != c["head_dim"]:
+        bad.append(f"head_dim {cfg.get('head_dim')} (this run: {c['head_dim']})")
+    if bad:
+        raise SystemExit(f"--init {folder}: the model differs from this run's: " + ", ".join(bad))
+    got = load_safetensors(os.path.join(folder, "model.safetensors"))
+    names = {"model.embed_tokens.weight": model.embed_tokens, "model.norm.weight": model.norm}
+    for i, L in enumerate(model.layers):
+        p = f"model.layers.{i}."
+        names[p + "input_layernorm.weight"] = L.input_layernorm
+        names[p + "post_attention_layernorm.weight"] = L.post_attention_layernorm
+        for n in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            names[p + f"self_attn.{n}.weight"] = getattr(L, n)
+        for n in ("gate_proj", "up_proj", "down_proj"):
+            names[p + f"mlp.{n}.weight"] = getattr(L, n)
+    extra = sorted(set(got) - set(names) - {"lm_head.weight"})
+    missing = sorted(set(names) - set(got))
+    if missing or extra:
+        raise SystemExit(f"--init {folder}: tensors missing {missing[:4]}, unexpected {extra[:4]}")
+    if "lm_head.weight" in got and not torch.equal(got["lm_head.weight"], got["model.embed_tokens.weight"]):
+        raise SystemExit(f"--init {folder}: lm_head.weight differs from the embeddings (this model ties them)")
+    with torch.no_grad():
+        for n, mod in names.items():
+            if tuple(got[n].shape) != tuple(mod.weight.shape):
+                raise SystemExit(f"--init {folder}: {n} is {list(got[n].shape)}, this run's {list(mod.weight.shape)}")
+            mod.weight.copy_(got[n])
+
+
 # ---------------------------------------------------------------------------------------------
 
 def machine():
@@ -338,11 +411,12 @@ def heldout_ppl(model, tok, corpus, n_tokens=16384, t=256):
     return math.exp(nll / max(1, cnt))
 
 
-def lr_at(step, a):
-    """Learning rate of a step: linear warm-up over a.warmup steps, then constant; with
+def lr_at(step, a, warm_from=0):
+    """Learning rate of a step: linear warm-up over a.warmup steps from step warm_from (0, or the
+    step an --init run started at: its optimizer starts afresh), then constant; with
     a.decay_from > 0, from that step on it falls linearly to a.lr_min x a.lr over a.decay_steps
     steps and stays there."""
-    lr = a.lr * min(1.0, (step + 1) / a.warmup)
+    lr = a.lr * min(1.0, (step - warm_from + 1) / a.warmup)
     if a.decay_from > 0 and step >= a.decay_from:
         f = min(1.0, (step - a.decay_from) / a.decay_steps)
         lr = a.lr * (1.0 - f * (1.0 - a.lr_min))
@@ -396,6 +470,13 @@ def main(argv=None):
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default="",
+                    help="HF folder (train.py's hf/ export, or `cacheclip convert M.gguf DIR --format hf`) whose "
+                         "weights the run starts from, with a fresh optimizer and a new warm-up (a checkpoint "
+                         "that --resume finds wins)")
+    ap.add_argument("--init-run", default="",
+                    help="with --init: the run folder (train.json + log.jsonl) whose steps, stage, time and "
+                         "curves this run continues")
     a = ap.parse_args(argv)
     if a.decay_from < 0 or a.decay_steps < 1 or not 0 <= a.lr_min <= 1:
         raise SystemExit("--decay-from must be >= 0, --decay-steps >= 1 and --lr-min in [0, 1]")
@@ -433,7 +514,9 @@ def main(argv=None):
         if not m or not (1 <= int(m[1]) <= int(m[2]) and 1 <= int(m[3]) <= int(m[4])):
             raise SystemExit(f"--stage-shape: '{a.stage_shape}' is not CHUNKS_LO-HI:WORDS_LO-HI with 1 <= lo <= hi")
         data.shape = ((int(m[1]), int(m[2])), (int(m[3]), int(m[4])))
-    step, stage, spent, stage_steps, history = 0, 0, 0.0, 0, []
+    step, stage, spent, stage_steps, history, warm_from = 0, 0, 0.0, 0, [], 0
+    if a.init_run and not a.init:
+        raise SystemExit("--init-run needs --init")
     ckpt = os.path.join(a.out, "ckpt.pt")
     if a.resume and os.path.exists(ckpt):
         st = torch.load(ckpt)
@@ -441,7 +524,26 @@ def main(argv=None):
         opt.load_state_dict(st["opt"])
         step, stage, spent, history = st["step"], st["stage"], st["seconds"], st["history"]
         data.rng.setstate(st["rng"])
+        warm_from = st.get("warm_from", 0)
         print(f"{a.name}: resumed at step {step}, stage {stage}, {spent / 60:.1f} min", flush=True)
+    elif a.init:
+        init_from_hf(model, a.init)
+        if a.init_run:
+            try:
+                with open(os.path.join(a.init_run, "train.json")) as f:
+                    prev = json.load(f)
+                with open(os.path.join(a.init_run, "log.jsonl")) as f:
+                    history = [json.loads(line) for line in f if line.strip()]
+                step, stage, spent = int(prev["steps"]), int(prev["stage"]), float(prev["seconds"])
+            except (OSError, ValueError, KeyError) as e:
+                raise SystemExit(f"--init-run {a.init_run}: no readable train.json and log.jsonl ({e})")
+            history = [r for r in history if r["step"] <= step]
+        warm_from = step
+        # New prompts: the data streams are seeded by the step the run starts at.
+        data.rng.seed(a.seed * 1000003 + step)
+        data.gen.rng.seed(a.seed * 1000003 + step + 1)
+        print(f"{a.name}: weights from {a.init}, at step {step}, stage {stage}; fresh optimizer, "
+              f"warm-up over {a.warmup} steps", flush=True)
     print(f"{a.name}: {n_params(model) / 1e6:.3f}M parameters, vocab {len(tok)}, {a.threads} thread(s)", flush=True)
 
     recent = collections.deque(maxlen=a.window)
@@ -458,14 +560,14 @@ def main(argv=None):
     def save():
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "stage": stage,
                     "seconds": time.time() - t_start, "history": history, "rng": data.rng.getstate(),
-                    "config": c}, ckpt + ".tmp")
+                    "config": c, "warm_from": warm_from}, ckpt + ".tmp")
         os.replace(ckpt + ".tmp", ckpt)
 
     while True:
         elapsed = time.time() - t_start
         if elapsed > a.minutes * 60 or (a.max_steps and step >= a.max_steps):
             break
-        lr = lr_at(step, a)
+        lr = lr_at(step, a, warm_from)
         for g in opt.param_groups:
             g["lr"] = lr
         ids, tgt, amask, names, spans = data.batch(stage, a.tokens, a.lm_share, a.copy_share, a.long_share)
