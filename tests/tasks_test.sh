@@ -74,6 +74,15 @@ for corpus in (None, "/nonexistent"):
                 a, b = lead.split(" works with")[0], ans.strip().split(". ")[0]
                 assert ans == f" {b}. {b} lives in {ex['answers'][0]}", f"multihop-chain: {ans}"
                 assert f"{a} works with {b}." in text and f"{b} lives in {ex['answers'][0]}." in text, ans
+# multihop-crowd: four pairs with four towns, the asked one answered as multihop-chain answers.
+for ex in t.generate("multihop-crowd", 10, 4, 40, 7, corpus):
+    text, (ans,) = " ".join(ex["chunks"]), ex["answers"]
+    lead = ex["question"].rsplit("Answer: ", 1)[1]
+    a, b = lead.split(" works with")[0], ans.strip().split(". ")[0]
+    town = ans.rsplit(" lives in ", 1)[1]
+    assert text.count(" works with ") == 4 and text.count(" lives in ") == 4, "multihop-crowd: four pairs"
+    assert f"{a} works with {b}." in text and f"{b} lives in {town}." in text, f"multihop-crowd: {ans}"
+    assert f"colleague of {a} live?" in ex["question"], ex["question"]
 # Facts that share a short chunk stay whole: an insert never lands inside an earlier fact.
 import re
 for task, pat, n_facts in (("multihop", r"\b[A-Z][a-z]+-\d\d works with [A-Z][a-z]+-\d\d\.|\b[A-Z][a-z]+-\d\d lives in [A-Z][a-z]+\.", 4),

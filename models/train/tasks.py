@@ -30,6 +30,10 @@ are answered link by link, each step a lookup of the last name written:
   vartrack-chain  "Answer: VAR X3 =" -> " X2 = X1 = 123456"  (RULER's variable tracking answers
                   with the chain's variables too)
   multihop-chain  "Answer: Tina-42 works with" -> " Anna-17. Anna-17 lives in Nantes"
+A training variant with prompts of its own:
+  multihop-crowd  multihop-chain among four pairs (three distractors): a "works with" fact taken
+                  at random is right a quarter of the time, not half, so the answer pays more
+                  for matching the asked person's name
 Their leads end before the space and the answers begin with it, so every name is the same tokens
 as in the documents.
 
@@ -45,7 +49,7 @@ import random
 import sys
 
 # The answer-by-chain variants and the base task whose prompts each answers.
-VARIANTS = {"vartrack-chain": "vartrack", "multihop-chain": "multihop"}
+VARIANTS = {"vartrack-chain": "vartrack", "multihop-chain": "multihop", "multihop-crowd": "multihop"}
 TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop", "boundary") + tuple(VARIANTS)
 PREFIX = "Answer the question using only the documents. Give the answer alone.\n\n"
 
@@ -193,6 +197,18 @@ class Gen:
                 lead, ans = f"The colleague of {a} lives in ", [city]
             else:  # the answer names the colleague first, then where the colleague lives
                 lead, ans = f"{a} works with", [f" {b}. {b} lives in {city}"]
+        elif task == "multihop-crowd":
+            pairs = 4
+            people = [f"{x}-{self.rng.randrange(10, 99)}" for x in self.rng.sample(_NAMES, 2 * pairs)]
+            towns = self.rng.sample(_CITIES, pairs)
+            for j in range(pairs):
+                c1, c2 = self.rng.sample(range(n_chunks), 2) if n_chunks >= 2 else (0, 0)
+                place(c1, f"{people[2 * j]} works with {people[2 * j + 1]}.", self.rng.random())
+                place(c2, f"{people[2 * j + 1]} lives in {towns[j]}.", self.rng.random())
+            j = self.rng.randrange(pairs)
+            a, b, city = people[2 * j], people[2 * j + 1], towns[j]
+            q = f"In which city does the colleague of {a} live?"
+            lead, ans = f"{a} works with", [f" {b}. {b} lives in {city}"]
         elif task == "boundary":
             if n_chunks < 2:
                 raise ValueError("boundary needs at least 2 chunks")
