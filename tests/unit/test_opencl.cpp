@@ -9,10 +9,18 @@
 #include "model/writer.h"
 #include "reuse/rag.h"
 #include "simd/convert.h"
+#include <cstdlib>
+
 #include "test_util.h"
 
 namespace cc {
 namespace {
+
+// These compare the backends at fp32 tolerances (NSE 1e-5 and below). On a CPU with AVX512-BF16
+// the CPU backend's default BF16 route (x rounded to bf16) is ~2e-5 off fp32 (measured on an
+// AVX-512 Xeon), so it is pinned off here unless the environment says otherwise;
+// test_kernels checks the BF16 route itself.
+const bool kBf16Off = (setenv("CACHECLIP_BF16", "off", 0), true);
 
 using ::testing::HasSubstr;
 
