@@ -275,19 +275,24 @@ def save_safetensors(path, tensors):
     os.replace(path + ".tmp", path)
 
 
+def hf_params(model):
+    """{HF Llama tensor name: parameter} of the model (tied embeddings: no lm_head)."""
+    out = {"model.embed_tokens.weight": model.embed_tokens.weight, "model.norm.weight": model.norm.weight}
+    for i, L in enumerate(model.layers):
+        p = f"model.layers.{i}."
+        out[p + "input_layernorm.weight"] = L.input_layernorm.weight
+        out[p + "post_attention_layernorm.weight"] = L.post_attention_layernorm.weight
+        for n in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            out[p + f"self_attn.{n}.weight"] = getattr(L, n).weight
+        for n in ("gate_proj", "up_proj", "down_proj"):
+            out[p + f"mlp.{n}.weight"] = getattr(L, n).weight
+    return out
+
+
 def export_hf(model, tok, out_dir, name):
     os.makedirs(out_dir, exist_ok=True)
     c = model.c
-    tensors = {"model.embed_tokens.weight": model.embed_tokens.weight, "model.norm.weight": model.norm.weight}
-    for i, L in enumerate(model.layers):
-        p = f"model.layers.{i}."
-        tensors[p + "input_layernorm.weight"] = L.input_layernorm.weight
-        tensors[p + "post_attention_layernorm.weight"] = L.post_attention_layernorm.weight
-        for n in ("q_proj", "k_proj", "v_proj", "o_proj"):
-            tensors[p + f"self_attn.{n}.weight"] = getattr(L, n).weight
-        for n in ("gate_proj", "up_proj", "down_proj"):
-            tensors[p + f"mlp.{n}.weight"] = getattr(L, n).weight
-    save_safetensors(os.path.join(out_dir, "model.safetensors"), tensors)
+    save_safetensors(os.path.join(out_dir, "model.safetensors"), hf_params(model))
     cfg = {
         "_name_or_path": name, "architectures": ["LlamaForCausalLM"], "model_type": "llama",
         "vocab_size": c["vocab"], "hidden_size": c["dim"], "intermediate_size": c["ffn"],
@@ -351,15 +356,7 @@ def init_from_hf(model, folder):
     if bad:
         raise SystemExit(f"--init {folder}: the model differs from this run's: " + ", ".join(bad))
     got = load_safetensors(os.path.join(folder, "model.safetensors"))
-    names = {"model.embed_tokens.weight": model.embed_tokens, "model.norm.weight": model.norm}
-    for i, L in enumerate(model.layers):
-        p = f"model.layers.{i}."
-        names[p + "input_layernorm.weight"] = L.input_layernorm
-        names[p + "post_attention_layernorm.weight"] = L.post_attention_layernorm
-        for n in ("q_proj", "k_proj", "v_proj", "o_proj"):
-            names[p + f"self_attn.{n}.weight"] = getattr(L, n)
-        for n in ("gate_proj", "up_proj", "down_proj"):
-            names[p + f"mlp.{n}.weight"] = getattr(L, n)
+    names = hf_params(model)
     extra = sorted(set(got) - set(names) - {"lm_head.weight"})
     missing = sorted(set(names) - set(got))
     if missing or extra:
@@ -367,10 +364,10 @@ def init_from_hf(model, folder):
     if "lm_head.weight" in got and not torch.equal(got["lm_head.weight"], got["model.embed_tokens.weight"]):
         raise SystemExit(f"--init {folder}: lm_head.weight differs from the embeddings (this model ties them)")
     with torch.no_grad():
-        for n, mod in names.items():
-            if tuple(got[n].shape) != tuple(mod.weight.shape):
-                raise SystemExit(f"--init {folder}: {n} is {list(got[n].shape)}, this run's {list(mod.weight.shape)}")
-            mod.weight.copy_(got[n])
+        for n, w in names.items():
+            if tuple(got[n].shape) != tuple(w.shape):
+                raise SystemExit(f"--init {folder}: {n} is {list(got[n].shape)}, this run's {list(w.shape)}")
+            w.copy_(got[n])
 
 
 # ---------------------------------------------------------------------------------------------

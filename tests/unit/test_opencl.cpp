@@ -1,6 +1,7 @@
 // The OpenCL backend (PoCL here) against the CPU backend, op by op and on whole models.
 // Every test skips with a message when no OpenCL platform exists at all.
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 
@@ -9,8 +10,6 @@
 #include "model/writer.h"
 #include "reuse/rag.h"
 #include "simd/convert.h"
-#include <cstdlib>
-
 #include "test_util.h"
 
 namespace cc {
