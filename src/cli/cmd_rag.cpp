@@ -105,6 +105,8 @@ void add_request_options(CLI::App* sub, RagOpts& o, bool with_method) {
   sub->add_option("--window", o.mp.window, "cacheclip: window w")->capture_default_str();
   sub->add_option("--pool", o.pool, "cacheclip: pooling over heads, mean or max")->capture_default_str();
   sub->add_option("--rows", o.rows, "cacheclip: question rows scored, all or last")->capture_default_str();
+  sub->add_flag("--snap", o.mp.snap_to_chunk_start,
+                "cacheclip: a window starting fewer than w rows after its chunk's first row takes those rows too");
   add_placement_options(sub, o.numa, o.aux_cpus, o.primary_cpus, o.aux_cores);
   sub->add_option("--primary-backend", o.primary_backend,
                   "cpu, opencl or auto (default: opencl when --device is given, else cpu)");
@@ -706,7 +708,8 @@ Runner add_eval(CLI::App& app) {
     uint64_t seed = 1;
   };
   auto e = std::make_shared<E>();
-  sub->add_option("--methods", e->methods, "methods compared with full (epic-r: EPIC with k matched to each ratio's budget)")->capture_default_str();
+  sub->add_option("--methods", e->methods, "methods compared with full (epic-r: EPIC with k matched to each ratio's budget; "
+                  "cacheclip-snap: cacheclip with --snap)")->capture_default_str();
   sub->add_option("--ratios", e->ratios, "recompute ratios of cacheblend, cacheclip and epic-r")->capture_default_str();
   sub->add_flag("--continuation", e->continuation, "the continuation task (passages of --text)");
   sub->add_flag("--one-doc", e->one_doc,
@@ -738,6 +741,7 @@ Runner add_eval(CLI::App& app) {
     EvalOptions eo;
     for (const auto& m : split_list(e->methods)) {
       if (m == "epic-r") eo.epic_per_ratio = true;
+      else if (m == "cacheclip-snap") eo.cacheclip_snap = true;
       else eo.methods.push_back(parse_method(m));
     }
     eo.ratios.clear();
@@ -747,7 +751,7 @@ Runner add_eval(CLI::App& app) {
       if (end == r.c_str() || *end || !(v >= 0 && v <= 1)) fail("bad recompute ratio '", r, "' (expected numbers in [0, 1])");
       eo.ratios.push_back(v);
     }
-    const bool selecting = eo.epic_per_ratio || std::any_of(eo.methods.begin(), eo.methods.end(), [](Method m) {
+    const bool selecting = eo.epic_per_ratio || eo.cacheclip_snap || std::any_of(eo.methods.begin(), eo.methods.end(), [](Method m) {
                              return m == Method::CacheBlend || m == Method::CacheClip;
                            });
     if (eo.ratios.empty() && selecting) fail("--ratios is empty but cacheblend, cacheclip or epic-r needs a recompute ratio");

@@ -277,6 +277,7 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
   struct Cfg {
     Method m;
     double ratio;
+    bool snap = false;  // cacheclip-snap
   };
   std::vector<Cfg> cfgs;
   for (Method m : o.methods) {
@@ -293,6 +294,10 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
   }
   if (o.epic_per_ratio && std::find(o.methods.begin(), o.methods.end(), Method::Epic) == o.methods.end()) {
     for (double r : o.ratios) cfgs.push_back({Method::Epic, r});
+  }
+  if (o.cacheclip_snap) {
+    if (!has_aux) fail("method cacheclip-snap needs an auxiliary model (--aux or --aux-layers)");
+    for (double r : o.ratios) cfgs.push_back({Method::CacheClip, r, true});
   }
   if (!tasks.empty() && !tasks.front().examples.empty()) {  // warm-up: thread teams, scratch, page faults
     const auto& ex = tasks.front().examples.front();
@@ -356,9 +361,10 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
     for (const Cfg& c : cfgs) {
       MethodParams mp = o.params;
       if (c.ratio >= 0) mp.recompute = c.ratio;
+      if (c.snap) mp.snap_to_chunk_start = true;
       EvalRow row;
       row.task = t.name;
-      row.method = c.m == Method::Epic && c.ratio >= 0 ? "epic-r" : method_name(c.m);
+      row.method = c.m == Method::Epic && c.ratio >= 0 ? "epic-r" : c.snap ? "cacheclip-snap" : method_name(c.m);
       row.ratio = c.ratio;
       double acc = 0, f1 = 0, kl = 0, agree = 0, nll = 0, ms = 0, frac = 0;
       size_t agree_n = 0;
@@ -401,7 +407,7 @@ EvalReport run_eval(RagEngine& eng, const Tokenizer& tok, const std::vector<Eval
         pr.pearson += sim.pearson / n;
         pr.jaccard += sim.jaccard / n;
         const auto top = select_top(L, prim, r);
-        const auto sel = select_windows(L, auxs, r, mp.window);
+        const auto sel = select_windows(L, auxs, r, mp.window, {}, mp.snap_to_chunk_start);
         std::vector<int64_t> inter;
         std::set_intersection(top.begin(), top.end(), sel.begin(), sel.end(), std::back_inserter(inter));
         pr.recall += (top.empty() ? 1.0 : static_cast<double>(inter.size()) / static_cast<double>(top.size())) / n;

@@ -80,6 +80,9 @@ struct EvalOptions {
   // EPIC at each ratio's budget too (rows "epic-r"): k per prompt from epic_k_for_ratio, so it
   // recomputes about as many rows as cacheblend and cacheclip.
   bool epic_per_ratio = false;
+  // cacheclip with its windows snapped to their chunk's start too (rows "cacheclip-snap",
+  // MethodParams::snap_to_chunk_start), so both selections are compared on the same prompts.
+  bool cacheclip_snap = false;
   MethodParams params;
   int max_answer_tokens = 16;
   std::function<void(size_t done, size_t total)> progress;

@@ -197,11 +197,11 @@ std::vector<int64_t> select_top(const PromptLayout& L, const std::vector<float>&
 }
 
 std::vector<int64_t> select_windows(const PromptLayout& L, const std::vector<float>& score, double r, int w,
-                                    std::span<const uint8_t> fresh) {
+                                    std::span<const uint8_t> fresh, bool snap) {
   CC_ASSERT(static_cast<int64_t>(score.size()) >= L.n_total && w >= 1);
   const int64_t B = budget_of(L, r, fresh);
   struct Win {
-    int64_t start, len;
+    int64_t start, len, chunk_start;
     double g;
   };
   std::vector<Win> wins;
@@ -212,7 +212,7 @@ std::vector<int64_t> select_windows(const PromptLayout& L, const std::vector<flo
     for (int64_t j = 0; j < len; ++j) g += score[s0 + j];
     for (int64_t t = 0; t + len <= n; ++t) {  // g(t) by a running sum
       if (t > 0) g += static_cast<double>(score[s0 + t + len - 1]) - score[s0 + t - 1];
-      wins.push_back({s0 + t, len, g});
+      wins.push_back({s0 + t, len, s0, g});
     }
   }
   std::stable_sort(wins.begin(), wins.end(), [](const Win& a, const Win& b) { return a.g > b.g; });
@@ -223,10 +223,22 @@ std::vector<int64_t> select_windows(const PromptLayout& L, const std::vector<flo
     bool free = true;
     for (int64_t j = 0; j < win.len && free; ++j) free = !taken[static_cast<size_t>(win.start + j)];
     if (!free) continue;
-    std::vector<int64_t> rows(static_cast<size_t>(win.len));
-    std::iota(rows.begin(), rows.end(), win.start);
-    if (have + win.len > B) {  // the last window: its best rows only, so the budget is exact
-      std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
+    // Snapping: the rows between the chunk's start and the window, when fewer than w and free.
+    int64_t from = win.start;
+    if (snap && win.start > win.chunk_start && win.start - win.chunk_start < w) {
+      bool gap_free = true;
+      for (int64_t row = win.chunk_start; row < win.start && gap_free; ++row)
+        gap_free = !taken[static_cast<size_t>(row)];
+      if (gap_free) from = win.chunk_start;
+    }
+    std::vector<int64_t> rows(static_cast<size_t>(win.start + win.len - from));
+    std::iota(rows.begin(), rows.end(), from);
+    if (have + static_cast<int64_t>(rows.size()) > B) {
+      // The last window: its best rows only, so the budget is exact (snapped rows first).
+      std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) {
+        const bool sa = a < win.start, sb = b < win.start;
+        return sa != sb ? sa : score[a] > score[b];
+      });
       rows.resize(static_cast<size_t>(B - have));
     }
     for (int64_t row : rows) taken[static_cast<size_t>(row)] = 1;
@@ -626,7 +638,7 @@ RagState RagEngine::prefill(const RagPrompt& p, Method m, const MethodParams& mp
       if (static_cast<int64_t>(mp.given_scores->size()) != N) fail("given scores have ", mp.given_scores->size(), " rows, the prompt ", N);
       s.aux_scores = *mp.given_scores;
     }
-    extra = select_windows(L, s.aux_scores, mp.recompute, mp.window, fresh);
+    extra = select_windows(L, s.aux_scores, mp.recompute, mp.window, fresh, mp.snap_to_chunk_start);
   }
   for (int64_t r : extra) fresh[static_cast<size_t>(r)] = 1;
   s.timing.aux_ms = aux_ms + ms_since(t0);

@@ -76,6 +76,11 @@ struct MethodParams {
   int window = 8;              // cacheclip: w
   bool max_over_heads = false;  // cacheclip score pooling: mean (default) or max over heads
   bool last_row_only = false;   // cacheclip: sum over Q rows (default) or the last row only
+  // cacheclip, off by default (METHODS.md's grouping): a window that starts fewer than w rows
+  // after its chunk's first row is extended back to that row. No later window fits in such a
+  // gap, and a reused chunk's first rows are the ones that miss the previous chunk most (a
+  // value cut off by the chunk boundary begins there).
+  bool snap_to_chunk_start = false;
   // cacheclip: use these context scores instead of running the auxiliary model (the "free
   // selection" baseline of the benchmarks).
   const std::vector<float>* given_scores = nullptr;
@@ -93,8 +98,11 @@ std::vector<int64_t> select_top(const PromptLayout& L, const std::vector<float>&
 // non-overlapping windows are taken greedily until floor(r * n_ctx) rows; the last window is cut
 // to the rows that remain (so the budget is met exactly); windows never cross a chunk boundary
 // (a chunk shorter than w is one window).
+// snap: a window starting fewer than w rows after its chunk's first row also takes the rows
+// before it (MethodParams::snap_to_chunk_start); the budget stays exact, the last window keeping
+// those rows first.
 std::vector<int64_t> select_windows(const PromptLayout& L, const std::vector<float>& score, double r, int w,
-                                    std::span<const uint8_t> fresh = {});
+                                    std::span<const uint8_t> fresh = {}, bool snap = false);
 
 // Per-row attention mass that the Q rows (or the last row) put on every row of the prompt at
 // the model's last layer, averaged (or max) over heads: computed from the queries and the

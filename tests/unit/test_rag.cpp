@@ -1,5 +1,6 @@
 // The reuse engine: selectors on hand-made inputs, prompt splitting, and every method against
 // full prefill on tiny random models and on stories260K.
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -78,6 +79,51 @@ TEST(Selectors, WindowsStayInsideChunksAndMeetTheBudgetExactly) {
   const PromptLayout L2 = L;
   const auto sel = select_windows(L2, s, 3.0 / static_cast<double>(L.n_ctx()), 3);
   EXPECT_EQ(sel, (std::vector<int64_t>{c2 + 1, c2 + 2, c2 + 3}));
+}
+
+TEST(Selectors, SnapPullsAWindowBackToItsChunkStart) {
+  // C2 rows 5..16, C3 rows 17..28 (n_ctx 24). The best window of C2 starts one row after the
+  // chunk's first row (as on a boundary needle, where the stale first row is the space after
+  // "... is"): METHODS.md's grouping leaves that row out, and no later window can take it.
+  const PromptLayout L(hand_prompt(1, {4, 12, 12}, 2));
+  const int64_t c2 = L.chunk_start[1], c3 = L.chunk_start[2];
+  std::vector<float> s(static_cast<size_t>(L.n_total), 0.0f);
+  for (int j = 1; j <= 4; ++j) s[static_cast<size_t>(c2 + j)] = 1.0f;
+  s[static_cast<size_t>(c2 + 8)] = 0.2f;  // a weaker row later in C2
+  for (int j = 6; j < 10; ++j) s[static_cast<size_t>(c3 + j)] = 0.5f;  // a window 6 rows into C3
+  const double r8 = 8.0 / static_cast<double>(L.n_ctx());
+  EXPECT_EQ(select_windows(L, s, r8, 4),
+            (std::vector<int64_t>{c2 + 1, c2 + 2, c2 + 3, c2 + 4, c3 + 6, c3 + 7, c3 + 8, c3 + 9}));
+  // Snapped: C2's first row joins its window; C3's window is 6 >= w rows in and stays, cut to
+  // its best 3 rows so the budget of 8 is met exactly.
+  const auto snapped = select_windows(L, s, r8, 4, {}, true);
+  EXPECT_EQ(snapped.size(), 8u);
+  EXPECT_EQ(std::vector<int64_t>(snapped.begin(), snapped.begin() + 5),
+            (std::vector<int64_t>{c2, c2 + 1, c2 + 2, c2 + 3, c2 + 4}));
+  for (size_t k = 5; k < snapped.size(); ++k) {
+    EXPECT_GE(snapped[k], c3 + 6);
+    EXPECT_LE(snapped[k], c3 + 9);
+  }
+  // A budget that ends inside the snapped window keeps the chunk's first row before the
+  // window's own lowest-scored rows.
+  const auto tight = select_windows(L, s, 3.0 / static_cast<double>(L.n_ctx()), 4, {}, true);
+  EXPECT_EQ(tight, (std::vector<int64_t>{c2, c2 + 1, c2 + 2}));
+  // A row already taken by another window blocks the snap (windows never overlap).
+  std::vector<float> s2(static_cast<size_t>(L.n_total), 0.0f);
+  for (int j = 2; j <= 5; ++j) s2[static_cast<size_t>(c2 + j)] = 1.0f;
+  s2[static_cast<size_t>(c2)] = 0.9f;  // C2's first window c2..c2+3 then scores 2.9, c2+2..c2+5 4.0
+  const auto both = select_windows(L, s2, 8.0 / static_cast<double>(L.n_ctx()), 4, {}, true);
+  EXPECT_EQ(std::count_if(both.begin(), both.end(), [&](int64_t row) { return row >= c2 && row < c2 + 6; }), 6)
+      << "the best window snaps to c2 (rows c2..c2+5), leaving the overlapping one out";
+  for (int trial = 0; trial < 50; ++trial) {  // and the budget is exact whatever the scores
+    std::mt19937 rng(trial);
+    for (auto& v : s2) v = static_cast<float>(rng() % 1000) / 1000.0f;
+    const double r = (trial % 11) / 10.0;
+    const auto sel = select_windows(L, s2, r, 1 + trial % 5, {}, true);
+    EXPECT_EQ(static_cast<int64_t>(sel.size()), static_cast<int64_t>(std::floor(r * L.n_ctx() + 1e-9)));
+    EXPECT_TRUE(std::adjacent_find(sel.begin(), sel.end()) == sel.end());
+    for (int64_t row : sel) EXPECT_GE(row, c2);
+  }
 }
 
 TEST(Selectors, RowsComputedAnywayAreNeitherCandidatesNorBudget) {
