@@ -48,6 +48,23 @@ $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 
   --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run" --max-steps 3 --tokens 512 --log-every 1 >"$tmp/train.log"
 grep -q '"step": 3' "$tmp/run/log.jsonl" && [[ -f "$tmp/run/hf/model.safetensors" && -f "$tmp/run/train.json" ]] \
   && echo "ok: train.py logs, checkpoints and exports" || { echo "FAIL: train.py outputs:"; cat "$tmp/train.log"; exit 1; }
+# Batches made ahead by worker processes are seeded by their step: one worker and two give the
+# same run, stage changes included (--advance 0 moves a stage every step); bf16 autocast trains.
+small=(--name w --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 --tokenizer "$tmp/tok"
+  --corpus "$corpus" --max-steps 5 --tokens 512 --log-every 1 --min-steps 1 --advance 0 --window 2)
+for w in 1 2; do
+  $py "$train/train.py" "${small[@]}" --data-workers $w --out "$tmp/w$w" >"$tmp/w$w.log"
+  $py -c "import json, sys; print([(r['loss'], r['stage'], r['seq_len']) for r in map(json.loads, open(sys.argv[1]))])" \
+    "$tmp/w$w/log.jsonl" >"$tmp/w$w.curve"
+done
+grep -q ", 3, " "$tmp/w1.curve" && cmp -s "$tmp/w1.curve" "$tmp/w2.curve" \
+  && echo "ok: --data-workers 1 and 2 train on the same batches" \
+  || { echo "FAIL: worker runs differ or never changed stage:"; cat "$tmp/w1.curve" "$tmp/w2.curve"; exit 1; }
+$py "$train/train.py" "${small[@]}" --bf16 --out "$tmp/bf" >"$tmp/bf.log" && grep -q '"step": 5' "$tmp/bf/log.jsonl" \
+  && echo "ok: --bf16 trains" || { echo "FAIL: --bf16 run:"; cat "$tmp/bf.log"; exit 1; }
+$py "$train/train.py" "${small[@]}" --device cuda:9 --out "$tmp/x" >"$tmp/x.log" 2>&1 && { echo "FAIL: --device cuda:9 ran"; exit 1; }
+grep -q "device cuda:9" "$tmp/x.log" && echo "ok: an unavailable device is a clear error" \
+  || { echo "FAIL: --device error:"; cat "$tmp/x.log"; exit 1; }
 "$bin" convert "$tmp/run/hf" "$tmp/t.gguf" --type f32 >/dev/null
 $py - "$train" "$tmp" <<'PY'
 import sys

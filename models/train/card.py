@@ -162,8 +162,11 @@ def main(argv=None):
     L.append(f"- AdamW (β 0.9/0.95, weight decay 0.01), learning rate {args['lr']:g} after {args['warmup']} warm-up "
              f"steps, {sched}; ~{args['tokens']} tokens per step; seed {args['seed']}.")
     where = info.get("machine", "a CPU not recorded by this run")
+    if info.get("device", "cpu") != "cpu":
+        where = f"{info['device']}, data on {where}"
+    precision = "bf16 autocast" if args.get("bf16") else "fp32"
     L.append(f"- {info['steps']} steps in {info['seconds'] / 60:.1f} minutes, {args['threads']} thread(s) at the end "
-             f"({where}; torch {info['torch']}, fp32), beside the other model's run; last stage reached: "
+             f"({where}; torch {info['torch']}, {precision}), beside the other model's run; last stage reached: "
              f"{info['stage']} of {len(info['stages']) - 1}. `make_pair.sh` reruns it to the same step count "
              "(`--max-steps`).")
     if a.note:

@@ -17,7 +17,10 @@
 # down over COOL2_STEPS up to PRIMARY_STEPS),
 # MINUTES (an optional wall-clock cap per run, default none), WORK (scratch folder, default
 # build/train), CACHECLIP_CORPUS (the Wikipedia passages, default ../shared/corpus/...),
-# EVAL_N (prompts per task, default 200), CACHECLIP_BIN (default build/cacheclip).
+# EVAL_N (prompts per task, default 200), CACHECLIP_BIN (default build/cacheclip),
+# TRAIN_ARGS (more train.py arguments for every run, e.g. "--device cuda --data-workers 12" on a
+# GPU machine: batches seeded by step, the same whatever the worker count), PYTHON (default
+# /usr/bin/python3).
 # Training runs under /usr/bin/python3 with Debian's python3-torch (scripts/setup.sh installs it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,7 +39,8 @@ lr_min=${LR_MIN:-0.1}
 aux_steps=${AUX_STEPS:-15371}
 eval_n=${EVAL_N:-200}
 corpus=${CACHECLIP_CORPUS:-$root/../shared/corpus/wikipedia-nq-passages.txt}
-py=/usr/bin/python3
+py=${PYTHON:-/usr/bin/python3}
+read -r -a train_args <<<"${TRAIN_ARGS:-}"
 train="$root/models/train"
 what=${1:-all}
 [[ -f "$corpus" ]] || { echo "make_pair: no corpus at $corpus (set CACHECLIP_CORPUS)" >&2; exit 1; }
@@ -67,7 +71,7 @@ primary_phase6=("${primary_phase5[@]}" --decay-from "$primary_steps5" --decay-st
 
 if [[ "$what" == all || "$what" == train ]]; then
   $py "$train/bpe.py" --vocab 2048 --out "$work/tokenizer" "$corpus"
-  common=(--tokenizer "$work/tokenizer" --corpus "$corpus" --minutes "$minutes" --threads 1)
+  common=(--tokenizer "$work/tokenizer" --corpus "$corpus" --minutes "$minutes" --threads 1 "${train_args[@]}")
   (nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" --max-steps "$primary_steps1" --out "$work/primary" &&
     nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase2[@]}" --resume \
       --max-steps "$primary_steps2" --out "$work/primary" &&

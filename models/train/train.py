@@ -112,10 +112,18 @@ class Block(nn.Module):
         if self.kvh != self.h:
             k = k.repeat_interleave(self.h // self.kvh, dim=1)
             v = v.repeat_interleave(self.h // self.kvh, dim=1)
-        a = F._scaled_dot_product_attention(q, k, v, None, 0.0, False, True)[0]
+        a = _sdpa(q, k, v)
         x = x + self.o_proj(a.transpose(1, 2).reshape(b, t, self.h * self.hd))
         h = self.post_attention_layernorm(x)
         return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
+
+
+def _sdpa(q, k, v):
+    """Causal attention: torch 2's scaled_dot_product_attention, or torch 1.13's private one
+    (Debian's; it matches manual attention and is 1.4-2.6x faster)."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return F._scaled_dot_product_attention(q, k, v, None, 0.0, False, True)[0]
 
 
 class Model(nn.Module):
@@ -155,6 +163,7 @@ def n_params(m):
 class Data:
     def __init__(self, tok, corpus, seed):
         self.tok = tok
+        self.seed = seed
         self.rng = random.Random(seed)
         self.task_weights = {}
         self.shape = None  # --stage-shape: ((chunks lo, hi), (words lo, hi)) instead of the stage's
@@ -168,6 +177,11 @@ class Data:
         for p in self.passages:
             stream.extend(tok.encode(" ".join(p)) + [tok.eos])
         self.stream = stream
+
+    def reseed(self, step):
+        """Seeds both random streams from the run's seed and a step (Batches with workers)."""
+        self.rng.seed((self.seed << 32) + 2 * step)
+        self.gen.rng.seed((self.seed << 32) + 2 * step + 1)
 
     def size(self, stage, long=False):
         """((chunks lo, hi), (words lo, hi)) of a stage's prompts: long batches take the final
@@ -260,7 +274,7 @@ class Data:
 def save_safetensors(path, tensors):
     header, blobs, off = {}, [], 0
     for name, t in tensors.items():
-        b = t.detach().to(torch.float32).contiguous().numpy().tobytes()
+        b = t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
         header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
@@ -388,6 +402,15 @@ def machine():
     return f"{os.cpu_count()}-core {name}, {isa}"
 
 
+def load_ckpt(path, dev):
+    """A checkpoint of this script (torch 2.6+ loads weights only by default; this one also
+    holds the run's history and random state)."""
+    try:
+        return torch.load(path, map_location=dev, weights_only=False)
+    except TypeError:  # a torch without weights_only
+        return torch.load(path, map_location=dev)
+
+
 def heldout_ppl(model, tok, corpus, n_tokens=16384, t=256):
     """Perplexity over the held-out passages (each 20th), in windows of t tokens."""
     stream = []
@@ -396,16 +419,60 @@ def heldout_ppl(model, tok, corpus, n_tokens=16384, t=256):
         if len(stream) >= n_tokens + t:
             break
     nll, cnt = 0.0, 0
+    dev = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
         for at in range(0, min(n_tokens, len(stream) - t - 1), t):
-            ids = torch.tensor([[tok.bos] + stream[at:at + t - 1]])
-            tgt = torch.tensor([stream[at:at + t]])
+            ids = torch.tensor([[tok.bos] + stream[at:at + t - 1]], device=dev)
+            tgt = torch.tensor([stream[at:at + t]], device=dev)
             lg = model(ids)
-            nll += F.cross_entropy(lg[0], tgt[0], reduction="sum").item()
+            nll += F.cross_entropy(lg[0].float(), tgt[0], reduction="sum").item()
             cnt += t
     model.train()
     return math.exp(nll / max(1, cnt))
+
+
+_WORKER_DATA = None  # the Data object forked worker processes inherit
+
+
+def _worker_batch(job):
+    step, stage, args = job
+    d = _WORKER_DATA
+    d.reseed(step)
+    return d.batch(stage, *args)
+
+
+class Batches:
+    """The training batches in step order. workers 0: made in this process from the Data
+    object's running random streams. workers N: made ahead by N forked processes, each batch's
+    streams seeded by its step (Data.reseed), so a run gives the same batches whatever N is; a
+    stage change drops the batches made ahead for the old stage. For a GPU, where making prompts
+    (Python BPE) is slower than the step."""
+
+    def __init__(self, data, workers, args):
+        self.data, self.workers, self.args, self.pending = data, workers, args, collections.deque()
+        self.pool = None
+        if workers > 0:
+            global _WORKER_DATA
+            _WORKER_DATA = data
+            import multiprocessing
+            self.pool = multiprocessing.get_context("fork").Pool(workers)
+
+    def get(self, step, stage):
+        if not self.pool:
+            return self.data.batch(stage, *self.args)
+        while self.pending and (self.pending[0][0] != step or self.pending[0][1] != stage):
+            self.pending.popleft()
+        nxt = self.pending[-1][0] + 1 if self.pending else step
+        while len(self.pending) < 2 * self.workers:
+            self.pending.append((nxt, stage, self.pool.apply_async(_worker_batch, ((nxt, stage, self.args),))))
+            nxt += 1
+        return self.pending.popleft()[2].get()
+
+    def close(self):
+        if self.pool:
+            self.pool.terminate()
+            self.pool.join()
 
 
 def lr_at(step, a, warm_from=0):
@@ -438,6 +505,10 @@ def main(argv=None):
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast of the forward pass")
+    ap.add_argument("--data-workers", type=int, default=0,
+                    help="processes making batches ahead (0: in this process); batches seeded by step")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
@@ -478,6 +549,18 @@ def main(argv=None):
     if a.decay_from < 0 or a.decay_steps < 1 or not 0 <= a.lr_min <= 1:
         raise SystemExit("--decay-from must be >= 0, --decay-steps >= 1 and --lr-min in [0, 1]")
 
+    if a.data_workers < 0:
+        raise SystemExit("--data-workers must be >= 0")
+    try:
+        dev = torch.device(a.device)
+    except RuntimeError as e:
+        raise SystemExit(f"--device {a.device}: {e}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {a.device}: this torch ({torch.__version__}) sees no CUDA device")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise SystemExit(f"--device {a.device}: there are {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type not in ("cpu", "cuda"):
+        raise SystemExit(f"--device {a.device}: cpu or cuda expected")
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(a.seed)
@@ -485,7 +568,7 @@ def main(argv=None):
     tok = bpe.Tokenizer.load(os.path.join(a.tokenizer, "merges.txt"))
     c = {"vocab": len(tok), "dim": a.dim, "layers": a.layers, "heads": a.heads, "kv_heads": a.kv_heads,
          "ffn": a.ffn, "head_dim": a.head_dim, "max_pos": a.max_pos, "rope_theta": a.rope_theta, "eps": 1e-5}
-    model = Model(c)
+    model = Model(c).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.01)
     data = Data(tok, a.corpus, a.seed)
     for kv in filter(None, a.task_weights.split(",")):
@@ -516,7 +599,7 @@ def main(argv=None):
         raise SystemExit("--init-run needs --init")
     ckpt = os.path.join(a.out, "ckpt.pt")
     if a.resume and os.path.exists(ckpt):
-        st = torch.load(ckpt)
+        st = load_ckpt(ckpt, dev)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step, stage, spent, history = st["step"], st["stage"], st["seconds"], st["history"]
@@ -541,7 +624,9 @@ def main(argv=None):
         data.gen.rng.seed(a.seed * 1000003 + step + 1)
         print(f"{a.name}: weights from {a.init}, at step {step}, stage {stage}; fresh optimizer, "
               f"warm-up over {a.warmup} steps", flush=True)
-    print(f"{a.name}: {n_params(model) / 1e6:.3f}M parameters, vocab {len(tok)}, {a.threads} thread(s)", flush=True)
+    print(f"{a.name}: {n_params(model) / 1e6:.3f}M parameters, vocab {len(tok)}, {a.threads} thread(s), "
+          f"device {dev}{', bf16 autocast' if a.bf16 else ''}, {a.data_workers} data worker(s)", flush=True)
+    batches = Batches(data, a.data_workers, (a.tokens, a.lm_share, a.copy_share, a.long_share))
 
     recent = collections.deque(maxlen=a.window)
     per_task = collections.defaultdict(lambda: collections.deque(maxlen=200))
@@ -567,8 +652,11 @@ def main(argv=None):
         lr = lr_at(step, a, warm_from)
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, tgt, amask, names, spans = data.batch(stage, a.tokens, a.lm_share, a.copy_share, a.long_share)
-        logits = model(ids)
+        ids, tgt, amask, names, spans = batches.get(step, stage)
+        ids, tgt, amask = ids.to(dev), tgt.to(dev), amask.to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
+            logits = model(ids)
+        logits = logits.float()
         ce = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), reduction="none",
                              ignore_index=-100).view(tgt.shape)
         valid = tgt != -100
@@ -584,12 +672,12 @@ def main(argv=None):
         run_loss += loss.item()
         run_n += 1
         with torch.no_grad():
-            pred = logits.argmax(-1)
+            pred_cpu, tgt_cpu = logits.argmax(-1).cpu(), tgt.cpu()
             for name, sp in zip(names, spans):
                 if sp is None:
                     continue
                 i, s, e = sp
-                ok = bool((pred[i, s:e] == tgt[i, s:e]).all())
+                ok = bool((pred_cpu[i, s:e] == tgt_cpu[i, s:e]).all())
                 if name != "copy":  # the curriculum advances on the tasks only
                     recent.append(ok)
                 per_task[name].append(ok)
@@ -611,13 +699,15 @@ def main(argv=None):
         if time.time() - t_ckpt > a.ckpt_minutes * 60:
             save()
             t_ckpt = time.time()
+    batches.close()
     save()
     ppl = heldout_ppl(model, tok, a.corpus)
     export_hf(model, tok, os.path.join(a.out, "hf"), f"cacheclip-{a.name}")
     info = {"name": a.name, "args": vars(a), "config": c, "parameters": n_params(model), "steps": step,
             "seconds": round(time.time() - t_start, 1), "stage": stage, "stages": [list(map(list, s[1:])) + [list(s[0])]
                                                                                   for s in STAGES],
-            "heldout_ppl": round(ppl, 3), "torch": torch.__version__, "machine": machine()}
+            "heldout_ppl": round(ppl, 3), "torch": torch.__version__, "machine": machine(),
+            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"}
     with open(os.path.join(a.out, "train.json"), "w") as f:
         json.dump(info, f, indent=1)
     print(f"{a.name}: done, {step} steps, {info['seconds'] / 60:.1f} min, stage {stage}, held-out ppl {ppl:.2f}",
