@@ -423,12 +423,17 @@ std::string eval_table(const EvalReport& r) {
   char buf[512];
   int tw = 12;  // the task column fits the longest task name
   for (const auto& x : r.rows) tw = std::max(tw, static_cast<int>(x.task.size()));
+  int mw = 10;  // and the method column the longest method name (cacheclip-snap)
+  for (const auto& x : r.rows) mw = std::max(mw, static_cast<int>(x.method.size()));
   const std::string pad(static_cast<size_t>(tw - 4), ' '), dash(static_cast<size_t>(tw + 2), '-');
-  o << "| task" << pad << " | method     | ratio | accuracy | F1    | retention | KL       | top-1 | ppl/full | TTFT ms  | speed-up | recomputed |\n";
-  o << "|" << dash << "|------------|-------|----------|-------|-----------|----------|-------|----------|----------|----------|------------|\n";
+  const std::string mpad(static_cast<size_t>(mw - 6), ' '), mdash(static_cast<size_t>(mw + 2), '-');
+  o << "| task" << pad << " | method" << mpad
+    << " | ratio | accuracy | F1    | retention | KL       | top-1 | ppl/full | TTFT ms  | speed-up | recomputed |\n";
+  o << "|" << dash << "|" << mdash
+    << "|-------|----------|-------|-----------|----------|-------|----------|----------|----------|------------|\n";
   for (const auto& x : r.rows) {
-    std::snprintf(buf, sizeof buf, "| %-*s | %-10s | %5s | %8.3f | %5.3f | %9.3f | %8.2e | %5.3f | %8.4f | %8.1f | %7.2fx | %10.3f |\n",
-                  tw, x.task.c_str(), x.method.c_str(), x.ratio < 0 ? "-" : cat(x.ratio).c_str(), x.accuracy, x.f1,
+    std::snprintf(buf, sizeof buf, "| %-*s | %-*s | %5s | %8.3f | %5.3f | %9.3f | %8.2e | %5.3f | %8.4f | %8.1f | %7.2fx | %10.3f |\n",
+                  tw, x.task.c_str(), mw, x.method.c_str(), x.ratio < 0 ? "-" : cat(x.ratio).c_str(), x.accuracy, x.f1,
                   x.retention, x.kl, x.top1, x.ppl_ratio, x.ttft_ms, x.speedup, x.recompute_fraction);
     o << buf;
   }

@@ -265,7 +265,9 @@ TEST(Eval, CacheclipSnapRowsAreCacheclipWithSnapping) {
     any_differs |= snap.kl != plain.kl;
   }
   EXPECT_TRUE(any_differs) << "on these prompts snapping changes some selection";
-  EXPECT_THAT(eval_table(both), HasSubstr("cacheclip-snap"));
+  EXPECT_THAT(eval_table(both), HasSubstr("| method         | ratio |"));
+  EXPECT_THAT(eval_table(both), HasSubstr("| cacheclip      |   0.1 |"));
+  EXPECT_THAT(eval_table(both), HasSubstr("| cacheclip-snap |   0.1 |"));
   r.eng->set_aux(nullptr);
   o.methods = {Method::Naive};
   EXPECT_THAT(test::error_of([&] { run_eval(*r.eng, *r.tok, {t}, o); }), HasSubstr("cacheclip-snap needs an auxiliary"));
