@@ -568,7 +568,7 @@ def main(argv=None):
     tok = bpe.Tokenizer.load(os.path.join(a.tokenizer, "merges.txt"))
     c = {"vocab": len(tok), "dim": a.dim, "layers": a.layers, "heads": a.heads, "kv_heads": a.kv_heads,
          "ffn": a.ffn, "head_dim": a.head_dim, "max_pos": a.max_pos, "rope_theta": a.rope_theta, "eps": 1e-5}
-    model = Model(c).to(dev)
+    model = Model(c)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.01)
     data = Data(tok, a.corpus, a.seed)
     for kv in filter(None, a.task_weights.split(",")):
@@ -594,6 +594,10 @@ def main(argv=None):
         if not m or not (1 <= int(m[1]) <= int(m[2]) and 1 <= int(m[3]) <= int(m[4])):
             raise SystemExit(f"--stage-shape: '{a.stage_shape}' is not CHUNKS_LO-HI:WORDS_LO-HI with 1 <= lo <= hi")
         data.shape = ((int(m[1]), int(m[2])), (int(m[3]), int(m[4])))
+    # The data workers fork before CUDA starts in this process; the model moves after them (its
+    # parameters stay the optimizer's), and before a checkpoint's state is loaded onto them.
+    batches = Batches(data, a.data_workers, (a.tokens, a.lm_share, a.copy_share, a.long_share))
+    model.to(dev)
     step, stage, spent, stage_steps, history, warm_from = 0, 0, 0.0, 0, [], 0
     if a.init_run and not a.init:
         raise SystemExit("--init-run needs --init")
@@ -626,7 +630,6 @@ def main(argv=None):
               f"warm-up over {a.warmup} steps", flush=True)
     print(f"{a.name}: {n_params(model) / 1e6:.3f}M parameters, vocab {len(tok)}, {a.threads} thread(s), "
           f"device {dev}{', bf16 autocast' if a.bf16 else ''}, {a.data_workers} data worker(s)", flush=True)
-    batches = Batches(data, a.data_workers, (a.tokens, a.lm_share, a.copy_share, a.long_share))
 
     recent = collections.deque(maxlen=a.window)
     per_task = collections.defaultdict(lambda: collections.deque(maxlen=200))
