@@ -223,14 +223,10 @@ std::vector<int64_t> select_windows(const PromptLayout& L, const std::vector<flo
     bool free = true;
     for (int64_t j = 0; j < win.len && free; ++j) free = !taken[static_cast<size_t>(win.start + j)];
     if (!free) continue;
-    // Snapping: the rows between the chunk's start and the window, when fewer than w and free.
-    int64_t from = win.start;
-    if (snap && win.start > win.chunk_start && win.start - win.chunk_start < w) {
-      bool gap_free = true;
-      for (int64_t row = win.chunk_start; row < win.start && gap_free; ++row)
-        gap_free = !taken[static_cast<size_t>(row)];
-      if (gap_free) from = win.chunk_start;
-    }
+    // Snapping: the rows between the chunk's start and the window, when fewer than w. They are
+    // free whenever the window is: every window taken so far is whole and w rows long (a chunk
+    // shorter than w has one window, at its start), so none fits before this one in its chunk.
+    const int64_t from = snap && win.start - win.chunk_start < w ? win.chunk_start : win.start;
     std::vector<int64_t> rows(static_cast<size_t>(win.start + win.len - from));
     std::iota(rows.begin(), rows.end(), from);
     if (have + static_cast<int64_t>(rows.size()) > B) {

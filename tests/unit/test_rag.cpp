@@ -108,7 +108,8 @@ TEST(Selectors, SnapPullsAWindowBackToItsChunkStart) {
   // window's own lowest-scored rows.
   const auto tight = select_windows(L, s, 3.0 / static_cast<double>(L.n_ctx()), 4, {}, true);
   EXPECT_EQ(tight, (std::vector<int64_t>{c2, c2 + 1, c2 + 2}));
-  // A row already taken by another window blocks the snap (windows never overlap).
+  // Two overlapping candidates near C2's start: the better one snaps to c2, the other stays out
+  // (windows never overlap).
   std::vector<float> s2(static_cast<size_t>(L.n_total), 0.0f);
   for (int j = 2; j <= 5; ++j) s2[static_cast<size_t>(c2 + j)] = 1.0f;
   s2[static_cast<size_t>(c2)] = 0.9f;  // C2's first window c2..c2+3 then scores 2.9, c2+2..c2+5 4.0
