@@ -232,9 +232,73 @@ if any(abs(g - w) > 1e-12 for g, w in zip(got, want)):
     sys.exit(f"FAIL: cool-down schedule {got}, expected {want}")
 print("ok: learning rate: warm-up, constant, linear cool-down to --lr-min")
 PY
-if $py "$train/train.py" --name t --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 \
-    --lr-min 2 >"$tmp/lr.log" 2>&1; then
+# probe.py: teacher-forced scoring per answer position. An oracle scores 1 everywhere; a model
+# that starts with another fact's colleague is counted as picking the other fact; the CLI runs
+# on the small trained model's export.
+$py - "$train" "$tmp" "$corpus" <<'PY'
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import bpe, probe, tasks
+tok = bpe.Tokenizer.load(sys.argv[2] + "/tok/merges.txt")
+exs = tasks.generate("multihop-chain", 12, 3, 20, 5, sys.argv[3], "heldout")
+cur = {}
+def oracle(ids):
+    lg = torch.zeros(len(ids), len(tok))
+    lg[torch.arange(len(ids) - 1), torch.tensor(ids[1:])] = 1.0
+    return lg
+def other(ids):
+    lg = oracle(ids)
+    ex = cur["ex"]
+    p, ans = probe.encode(tok, ex)
+    wrong = sorted(probe.fact_starts(tok, ex, "multihop-chain") - {ans[0]})[0]
+    lg[len(p) - 1] = 0.0
+    lg[len(p) - 1, wrong] = 1.0
+    return lg
+r = probe.probe(oracle, tok, exs, "multihop-chain")
+if r["exact_match_tf"] != 1.0 or set(r["per_position"]) != {1.0} or r["first_token_rank_mean"] != 0 \
+        or r["first_token_picks"] != {"right": 1.0}:
+    sys.exit(f"FAIL: probe of an oracle: {r}")
+picks = []
+for ex in exs:
+    cur["ex"] = ex
+    picks.append(probe.probe(other, tok, [ex], "multihop-chain"))
+if any(p["first_token_picks"] != {"other fact": 1.0} or p["exact_match_tf"] != 0.0 or p["per_position"][1:] != [1.0] * (len(p["per_position"]) - 1)
+       for p in picks):
+    sys.exit(f"FAIL: probe of a model starting with the other pair's colleague: {picks[0]}")
+print("ok: probe.py scores answers per position and sorts the first-token picks")
+PY
+"$bin" convert "$tmp/t.gguf" "$tmp/probe_hf" --format hf --type f32 >/dev/null
+$py "$train/probe.py" --model "$tmp/probe_hf" --task needle --n 3 --chunks 2 --words 12 --corpus "$corpus" >"$tmp/probe.json" \
+  && $py -c "import json, sys; r = json.load(open(sys.argv[1])); assert r['prompts'] == 3 and 0 <= r['exact_match_tf'] <= 1" "$tmp/probe.json" \
+  && echo "ok: probe.py runs on an exported model" || { echo "FAIL: probe.py CLI:"; cat "$tmp/probe.json"; exit 1; }
+# --first-weight: the answer loss weighs each task answer's first token (not a copy span's).
+$py - "$train" <<'PY'
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import train
+ce = torch.tensor([[9.0, 1.0, 2.0, 3.0, 0.0], [9.0, 4.0, 5.0, 0.0, 0.0], [9.0, 6.0, 7.0, 0.0, 0.0]])
+amask = torch.zeros(3, 5, dtype=torch.bool)
+amask[0, 1:4] = amask[1, 1:3] = amask[2, 1:3] = True
+names, spans = ["needle", "copy", None], [(0, 1, 4), (1, 1, 3), None]
+amask[2] = False
+plain = train.answer_loss(ce, amask, names, spans).item()
+heavy = train.answer_loss(ce, amask, names, spans, 5.0).item()
+# plain: (1+2+3+4+5)/5; heavy: the needle's first token (1.0) counts 5 times, the copy's does not.
+if abs(plain - 3.0) > 1e-6 or abs(heavy - (5 * 1 + 2 + 3 + 4 + 5) / 9) > 1e-6:
+    sys.exit(f"FAIL: answer_loss {plain}, with first weight 5 {heavy}")
+if train.answer_loss(ce, torch.zeros_like(amask), names, spans, 5.0).item() != 0.0:
+    sys.exit("FAIL: answer_loss of a batch with no answers is not 0")
+print("ok: --first-weight weighs each task answer's first token")
+PY
+if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 --first-weight 0 >"$tmp/fw.log" 2>&1 \
+    || ! grep -q -- "--first-weight must be > 0" "$tmp/fw.log"; then
+  echo "FAIL: --first-weight 0 was not refused:"; cat "$tmp/fw.log"; exit 1
+fi
+# (With the model's arguments given: argparse's usage line would name every option.)
+if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 --lr-min 2 >"$tmp/lr.log" 2>&1; then
   echo "FAIL: train.py accepted --lr-min 2"; exit 1
 fi
-grep -q -- "--lr-min" "$tmp/lr.log" && echo "ok: a bad cool-down is refused" || { echo "FAIL: no --lr-min error:"; cat "$tmp/lr.log"; exit 1; }
+grep -q -- "--lr-min in \[0, 1\]" "$tmp/lr.log" && echo "ok: a bad cool-down is refused" || { echo "FAIL: no --lr-min error:"; cat "$tmp/lr.log"; exit 1; }
 echo "all training script checks passed"

@@ -147,8 +147,10 @@ def main(argv=None):
                 "answered link by link) join every stage that has their base task. " if args.get("add_tasks") else "")
              + "Within a stage the tasks are drawn "
              + (f"with the weights {args['task_weights']} (the others 1)." if args.get("task_weights") else "uniformly."))
-    L.append(f"- Loss: cross-entropy on the answer tokens and the EOS after them, plus {args['lm_weight']} x the "
-             "language-modelling loss on every other token.")
+    fw = args.get("first_weight", 1.0)
+    L.append("- Loss: cross-entropy on the answer tokens and the EOS after them"
+             + (f" (each answer's first token weighted {fw:g}x)" if fw != 1.0 else "")
+             + f", plus {args['lm_weight']} x the language-modelling loss on every other token.")
     L.append("- Curriculum (prompt length and task mix grow when the last "
              f"{args['window']} task samples reach {args['advance']:.0%} exact match):")
     for i, (chunks, words, names) in enumerate(info["stages"]):

@@ -475,6 +475,22 @@ class Batches:
             self.pool.join()
 
 
+def answer_loss(ce, amask, names, spans, first_weight=1.0):
+    """Mean cross-entropy over the answer tokens (amask), each task answer's first token weighted
+    first_weight against 1 for the rest: the first token is the one a lookup decides (which
+    fact), the rest of a name or code then follows by copying, so its loss is a small share of
+    the plain mean. A copy span's first token is unpredictable and keeps weight 1."""
+    if not amask.any():
+        return ce.new_zeros(())
+    if first_weight == 1.0:
+        return ce[amask].mean()
+    w = amask.float()
+    for name, sp in zip(names, spans):
+        if sp is not None and name != "copy":
+            w[sp[0], sp[1]] = first_weight
+    return (ce * w).sum() / w.sum()
+
+
 def lr_at(step, a, warm_from=0):
     """Learning rate of a step: linear warm-up over a.warmup steps from step warm_from (0, or the
     step an --init run started at: its optimizer starts afresh), then constant; with
@@ -532,6 +548,8 @@ def main(argv=None):
     ap.add_argument("--stage-shape", default="",
                     help="CHUNKS_LO-HI:WORDS_LO-HI: task prompts (and plain-text windows) get this size instead "
                          "of the stage's, in every stage, e.g. 2-2:10-20 (long batches keep the final stage's)")
+    ap.add_argument("--first-weight", type=float, default=1.0,
+                    help="loss weight of each task answer's first token, against 1 for the other answer tokens")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
@@ -546,6 +564,8 @@ def main(argv=None):
                     help="with --init: the run folder (train.json + log.jsonl) whose steps, stage, time and "
                          "curves this run continues")
     a = ap.parse_args(argv)
+    if not a.first_weight > 0:  # NaN too
+        raise SystemExit("--first-weight must be > 0")
     if a.decay_from < 0 or a.decay_steps < 1 or not 0 <= a.lr_min <= 1:
         raise SystemExit("--decay-from must be >= 0, --decay-steps >= 1 and --lr-min in [0, 1]")
 
@@ -664,7 +684,7 @@ def main(argv=None):
                              ignore_index=-100).view(tgt.shape)
         valid = tgt != -100
         lm = valid & ~amask
-        loss = ce[amask].mean() if amask.any() else ce.new_zeros(())
+        loss = answer_loss(ce, amask, names, spans, a.first_weight)
         loss = loss + a.lm_weight * ce[lm].mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

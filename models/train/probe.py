@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Where a model's task answers go wrong, token by token (teacher forcing).
+
+For fresh prompts of one task (tasks.py, held-out filler), the model reads the prompt and the
+right answer, and each answer position is scored on whether its argmax is the right next token:
+exact match under teacher forcing, accuracy per answer position, and for the first answer token
+(the one a lookup decides; the rest of a name or code follows by copying) its mean rank, its
+accuracy split by the kind of token it is (one character such as " U" or "4", or longer such as
+" An")
+and, where the prompt holds several facts of the asked kind, whether a wrong first token is the
+first token of another fact's answer ("other fact") or of none ("neither").
+
+  /usr/bin/python3 models/train/probe.py --model DIR --task multihop-chain --chunks 7 --words 66
+
+DIR is an HF folder: train.py's hf/ export, or `cacheclip convert M.gguf DIR --format hf`.
+Prints one JSON object.
+"""
+import argparse
+import collections
+import json
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bpe  # noqa: E402
+import tasks  # noqa: E402
+
+# The sentence of each task whose value follows its key ("<key> works with <value>."; for
+# multihop the city that ends the two hops).
+FACT = {"multihop": r"lives in", "multihop-chain": r"works with", "multihop-crowd": r"works with", "vartrack-chain": r"VAR \S+ =",
+        "needle": r"The special code of \S+ is", "multikey": r"The special code of \S+ is"}
+
+
+def load_model(folder):
+    import torch
+    import train
+    try:
+        with open(os.path.join(folder, "config.json")) as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"probe.py: {folder}: no readable config.json ({e})")
+    c = dict(vocab=cfg["vocab_size"], dim=cfg["hidden_size"], layers=cfg["num_hidden_layers"],
+             heads=cfg["num_attention_heads"], kv_heads=cfg["num_key_value_heads"], ffn=cfg["intermediate_size"],
+             head_dim=cfg.get("head_dim", cfg["hidden_size"] // cfg["num_attention_heads"]),
+             max_pos=cfg.get("max_position_embeddings", 4096), rope_theta=cfg.get("rope_theta", 10000.0),
+             eps=cfg.get("rms_norm_eps", 1e-5))
+    m = train.Model(c)
+    train.init_from_hf(m, folder)
+    m.eval()
+
+    def logits(ids):
+        with torch.no_grad():
+            return m(torch.tensor([ids]))[0]
+    return logits
+
+
+def encode(tok, ex):
+    ids = tok.encode(ex["prefix"], bos=True)
+    for c in ex["chunks"]:
+        ids += tok.encode(c)
+    ids += tok.encode(ex["question"])
+    return ids, tok.encode(ex["answers"][0])
+
+
+def fact_starts(tok, ex, task):
+    """First tokens of the values of every fact of the asked kind in the documents, tokenized
+    as the answer is (with its leading space where the answer has one)."""
+    pat = FACT.get(task)
+    if pat is None:
+        return set()
+    text = "".join(ex["chunks"])
+    lead = ex["answers"][0].startswith(" ")
+    return {tok.encode(m.group(1) if lead else m.group(1)[1:])[0]
+            for m in re.finditer(r"(?:" + pat + r")( [^ .]+)", text)}
+
+
+def probe(logits, tok, examples, task):
+    """The figures above for `examples`, with `logits(ids)` giving one row of logits per token
+    (a tensor-like with .argmax(-1) and indexing)."""
+    per_pos = collections.defaultdict(list)
+    exact, ranks = 0, []
+    by_kind = collections.defaultdict(list)
+    picks = collections.Counter()
+    for ex in examples:
+        ids, ans = encode(tok, ex)
+        lg = logits(ids + ans)
+        p = len(ids)
+        pred = [int(x) for x in lg[p - 1:p - 1 + len(ans)].argmax(-1).tolist()]
+        ok = [a == b for a, b in zip(pred, ans)]
+        for i, o in enumerate(ok):
+            per_pos[i].append(o)
+        exact += all(ok)
+        first = lg[p - 1]
+        ranks.append(int((first > first[ans[0]]).sum()))
+        kind = "one character" if len(tok.decode([ans[0]]).strip()) == 1 else "longer"
+        by_kind[kind].append(ok[0])
+        starts = fact_starts(tok, ex, task)
+        if len(starts) > 1:
+            picks["right" if ok[0] else ("other fact" if pred[0] in starts else "neither")] += 1
+    n = len(examples)
+    out = {"task": task, "prompts": n, "exact_match_tf": round(exact / n, 3),
+           "per_position": [round(sum(v) / len(v), 3) for _, v in sorted(per_pos.items())],
+           "first_token_rank_mean": round(sum(ranks) / n, 2),
+           "first_token_by_kind": {k: {"n": len(v), "acc": round(sum(v) / len(v), 3)} for k, v in sorted(by_kind.items())}}
+    if picks:
+        out["first_token_picks"] = {k: round(v / sum(picks.values()), 3) for k, v in picks.most_common()}
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True, help="HF folder (config.json, model.safetensors, tokenizer.json)")
+    ap.add_argument("--task", required=True, choices=tasks.TASKS)
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--chunks", type=int, default=7)
+    ap.add_argument("--words", type=int, default=66)
+    ap.add_argument("--seed", type=int, default=4242)
+    ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "..", "shared", "corpus",
+                                                     "wikipedia-nq-passages.txt"))
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(a.threads)
+    tokjson = os.path.join(a.model, "tokenizer.json")
+    if not os.path.exists(tokjson):
+        raise SystemExit(f"probe.py: {a.model} has no tokenizer.json")
+    tok = bpe.Tokenizer.load(tokjson)
+    exs = tasks.generate(a.task, a.n, a.chunks, a.words, a.seed, a.corpus, "heldout")
+    res = probe(load_model(a.model), tok, exs, a.task)
+    res.update(chunks=a.chunks, words=a.words, seed=a.seed)
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
