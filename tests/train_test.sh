@@ -241,27 +241,24 @@ sys.path.insert(0, sys.argv[1])
 import bpe, probe, tasks
 tok = bpe.Tokenizer.load(sys.argv[2] + "/tok/merges.txt")
 exs = tasks.generate("multihop-chain", 12, 3, 20, 5, sys.argv[3], "heldout")
-cur = {}
 def oracle(ids):
     lg = torch.zeros(len(ids), len(tok))
     lg[torch.arange(len(ids) - 1), torch.tensor(ids[1:])] = 1.0
     return lg
-def other(ids):
-    lg = oracle(ids)
-    ex = cur["ex"]
+def starts_with_other_pair(ex):  # the oracle, but the answer starts as the other pair's does
     p, ans = probe.encode(tok, ex)
     wrong = sorted(probe.fact_starts(tok, ex, "multihop-chain") - {ans[0]})[0]
-    lg[len(p) - 1] = 0.0
-    lg[len(p) - 1, wrong] = 1.0
-    return lg
+    def logits(ids):
+        lg = oracle(ids)
+        lg[len(p) - 1] = 0.0
+        lg[len(p) - 1, wrong] = 1.0
+        return lg
+    return logits
 r = probe.probe(oracle, tok, exs, "multihop-chain")
 if r["exact_match_tf"] != 1.0 or set(r["per_position"]) != {1.0} or r["first_token_rank_mean"] != 0 \
         or r["first_token_picks"] != {"right": 1.0}:
     sys.exit(f"FAIL: probe of an oracle: {r}")
-picks = []
-for ex in exs:
-    cur["ex"] = ex
-    picks.append(probe.probe(other, tok, [ex], "multihop-chain"))
+picks = [probe.probe(starts_with_other_pair(ex), tok, [ex], "multihop-chain") for ex in exs]
 if any(p["first_token_picks"] != {"other fact": 1.0} or p["exact_match_tf"] != 0.0 or p["per_position"][1:] != [1.0] * (len(p["per_position"]) - 1)
        for p in picks):
     sys.exit(f"FAIL: probe of a model starting with the other pair's colleague: {picks[0]}")

@@ -14,6 +14,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bpe  # noqa: E402
+import tasks  # noqa: E402
 
 # "copy" (span-repeat) is logged too, but its exact match stays ~0 by construction (the first
 # token of a repeat has no cue), so the curves show the tasks only.
@@ -72,8 +73,7 @@ def prompt_tokens(tok, tasks_dir):
         n = []
         chunks = set()
         for ex in json.load(open(p, encoding="utf-8")):
-            k = len(tok.encode(ex["prefix"], bos=True)) + sum(len(tok.encode(c)) for c in ex["chunks"])
-            n.append(k + len(tok.encode(ex["question"])))
+            n.append(len(tasks.prompt_ids(tok, ex)))
             chunks.add(len(ex["chunks"]))
         stats[task] = (sum(n) / len(n), min(n), max(n), sorted(chunks), len(n))
     return stats

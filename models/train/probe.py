@@ -36,16 +36,7 @@ FACT = {"multihop": r"lives in", "multihop-chain": r"works with", "multihop-crow
 def load_model(folder):
     import torch
     import train
-    try:
-        with open(os.path.join(folder, "config.json")) as f:
-            cfg = json.load(f)
-    except (OSError, ValueError) as e:
-        raise SystemExit(f"probe.py: {folder}: no readable config.json ({e})")
-    c = dict(vocab=cfg["vocab_size"], dim=cfg["hidden_size"], layers=cfg["num_hidden_layers"],
-             heads=cfg["num_attention_heads"], kv_heads=cfg["num_key_value_heads"], ffn=cfg["intermediate_size"],
-             head_dim=cfg.get("head_dim", cfg["hidden_size"] // cfg["num_attention_heads"]),
-             max_pos=cfg.get("max_position_embeddings", 4096), rope_theta=cfg.get("rope_theta", 10000.0),
-             eps=cfg.get("rms_norm_eps", 1e-5))
+    _, c = train.read_hf_config(folder)
     m = train.Model(c)
     train.init_from_hf(m, folder)
     m.eval()
@@ -57,11 +48,8 @@ def load_model(folder):
 
 
 def encode(tok, ex):
-    ids = tok.encode(ex["prefix"], bos=True)
-    for c in ex["chunks"]:
-        ids += tok.encode(c)
-    ids += tok.encode(ex["question"])
-    return ids, tok.encode(ex["answers"][0])
+    """(prompt ids, answer ids) of an example, tokenized as the engine and training do."""
+    return tasks.prompt_ids(tok, ex), tok.encode(ex["answers"][0])
 
 
 def fact_starts(tok, ex, task):

@@ -222,6 +222,15 @@ class Gen:
                 "question": f"Question: {q}\nAnswer: {lead}", "answers": ans, "task": task, "depth": depth}
 
 
+def prompt_ids(tok, ex):
+    """An example's prompt as the engine tokenizes a request: BOS and the prefix, then each chunk
+    and the question on their own (no merge across a part's edge). tok: bpe.Tokenizer."""
+    ids = tok.encode(ex["prefix"], bos=True)
+    for c in ex["chunks"]:
+        ids += tok.encode(c)
+    return ids + tok.encode(ex["question"])
+
+
 def generate(task, n, n_chunks, chunk_words, seed, corpus, split="all"):
     if n < 1 or n_chunks < 1 or chunk_words < 1:
         raise ValueError("n, chunks and chunk words must be >= 1")

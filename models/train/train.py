@@ -212,10 +212,7 @@ class Data:
         if tasks.VARIANTS.get(task, task) == "multihop":
             n_chunks = max(2, n_chunks)
         ex = self.gen.example(task, n_chunks, self.rng.random())
-        ids = self.tok.encode(ex["prefix"], bos=True)
-        for c in ex["chunks"]:
-            ids += self.tok.encode(c)
-        ids += self.tok.encode(ex["question"])
+        ids = tasks.prompt_ids(self.tok, ex)
         ans = self.tok.encode(ex["answers"][0]) + [self.tok.eos]
         return task, ids, ans
 
@@ -303,17 +300,32 @@ def hf_params(model):
     return out
 
 
+# The model config's keys and the HF config.json names they are written under.
+HF_KEYS = {"vocab": "vocab_size", "dim": "hidden_size", "ffn": "intermediate_size", "layers": "num_hidden_layers",
+           "heads": "num_attention_heads", "kv_heads": "num_key_value_heads", "head_dim": "head_dim",
+           "max_pos": "max_position_embeddings", "eps": "rms_norm_eps", "rope_theta": "rope_theta"}
+
+
+def read_hf_config(folder):
+    """(config.json of an HF folder, the model config it describes); a clear error when it is
+    missing, unreadable or lacks a key."""
+    try:
+        with open(os.path.join(folder, "config.json")) as f:
+            cfg = json.load(f)
+        c = {k: cfg[h] for k, h in HF_KEYS.items() if k != "head_dim"}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"{folder}: no readable config.json ({type(e).__name__}: {e})") from None
+    c["head_dim"] = cfg.get("head_dim", c["dim"] // c["heads"])
+    return cfg, c
+
+
 def export_hf(model, tok, out_dir, name):
     os.makedirs(out_dir, exist_ok=True)
     c = model.c
     save_safetensors(os.path.join(out_dir, "model.safetensors"), hf_params(model))
     cfg = {
         "_name_or_path": name, "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-        "vocab_size": c["vocab"], "hidden_size": c["dim"], "intermediate_size": c["ffn"],
-        "num_hidden_layers": c["layers"], "num_attention_heads": c["heads"],
-        "num_key_value_heads": c["kv_heads"], "head_dim": c["head_dim"], "hidden_act": "silu",
-        "max_position_embeddings": c["max_pos"], "rms_norm_eps": c["eps"], "rope_theta": c["rope_theta"],
-        "rope_scaling": None, "tie_word_embeddings": True, "bos_token_id": tok.bos,
+        **{h: c[k] for k, h in HF_KEYS.items()}, "hidden_act": "silu", "rope_scaling": None, "tie_word_embeddings": True, "bos_token_id": tok.bos,
         "eos_token_id": tok.eos, "torch_dtype": "float32",
     }
     with open(os.path.join(out_dir, "config.json"), "w") as f:
@@ -355,18 +367,10 @@ def load_safetensors(path):
 def init_from_hf(model, folder):
     """Loads the weights of an HF Llama folder (config.json + model.safetensors: train.py's
     export, or `cacheclip convert M.gguf DIR --format hf`) into model; the shapes must match."""
-    try:
-        with open(os.path.join(folder, "config.json")) as f:
-            cfg = json.load(f)
-    except (OSError, ValueError) as e:
-        raise SystemExit(f"--init {folder}: no readable config.json ({e})")
+    _, got_c = read_hf_config(folder)
     c = model.c
-    want = {"vocab_size": c["vocab"], "hidden_size": c["dim"], "intermediate_size": c["ffn"],
-            "num_hidden_layers": c["layers"], "num_attention_heads": c["heads"],
-            "num_key_value_heads": c["kv_heads"]}
-    bad = [f"{k} {cfg.get(k)} (this run: {v})" for k, v in want.items() if cfg.get(k) != v]
-    if cfg.get("head_dim", c["dim"] // c["heads"]) != c["head_dim"]:
-        bad.append(f"head_dim {cfg.get('head_dim')} (this run: {c['head_dim']})")
+    bad = [f"{HF_KEYS[k]} {got_c[k]} (this run: {c[k]})"
+           for k in ("vocab", "dim", "ffn", "layers", "heads", "kv_heads", "head_dim") if got_c[k] != c[k]]
     if bad:
         raise SystemExit(f"--init {folder}: the model differs from this run's: " + ", ".join(bad))
     got = load_safetensors(os.path.join(folder, "model.safetensors"))
