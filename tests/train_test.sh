@@ -141,6 +141,55 @@ if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --f
     || ! grep -q -- "--init-run needs --init" "$tmp/bad.log"; then
   echo "FAIL: --init-run without --init was not refused:"; cat "$tmp/bad.log"; exit 1
 fi
+# --grow-at: the 2-layer model grown to 4 layers (new identity blocks at 0 and 3) holds the
+# source's layers at 1 and 2 and gives the source's logits before any step; a layer count that
+# does not add up, an index outside the model, a bad list and --grow-at without --init are refused.
+$py "$train/train.py" --name t --dim 32 --layers 4 --grow-at 3,0 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+  --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/grow" --max-steps 3 --tokens 512 \
+  --init "$tmp/back" --init-run "$tmp/run" >"$tmp/grow.log" 2>&1 || { echo "FAIL: --grow-at:"; cat "$tmp/grow.log"; exit 1; }
+$py - "$tmp" "$train" <<'PY'
+import sys, torch
+d, train_dir = sys.argv[1], sys.argv[2]
+sys.path.insert(0, train_dir)
+import train
+src, grown = torch.load(d + "/run/ckpt.pt"), torch.load(d + "/grow/ckpt.pt")
+a, b = src["model"], grown["model"]
+moved = [k for k in a if not k.startswith("layers.") and not torch.equal(a[k], b[k])]
+for j, i in ((0, 1), (1, 2)):
+    moved += [k for k in a if k.startswith(f"layers.{j}.")
+              and not torch.equal(a[k], b[f"layers.{i}." + k[len(f"layers.{j}."):]])]
+new = [k for k in b if k.startswith(("layers.0.", "layers.3."))]
+out = [k for k in new if k.endswith(("o_proj.weight", "down_proj.weight"))]
+live = [k for k in new if k.endswith(("q_proj.weight", "gate_proj.weight", "up_proj.weight"))]
+if moved or len(out) != 4 or any(b[k].abs().max() > 0 for k in out) or any(b[k].abs().max() == 0 for k in live):
+    sys.exit(f"FAIL: --grow-at: source tensors not carried {moved[:3]}; new blocks' o_proj/down_proj "
+             f"{[(k, float(b[k].abs().max())) for k in out]} (want zero), q/gate/up not random")
+torch.manual_seed(0)
+ids = torch.randint(0, src["config"]["vocab"], (2, 40))
+lg = []
+for st in (src, grown):
+    m = train.Model(st["config"]); m.load_state_dict(st["model"]); m.eval()
+    with torch.no_grad():
+        lg.append(m(ids))
+if grown["config"]["layers"] != 4 or not torch.equal(lg[0], lg[1]):
+    sys.exit(f"FAIL: --grow-at: the grown model's logits differ from the source's by "
+             f"{float((lg[0] - lg[1]).abs().max()):.3g} ({grown['config']['layers']} layers)")
+print("ok: --grow-at grows a 2-layer model to 4 with identity blocks: same tensors, same logits")
+PY
+for bad in "--layers 4 --grow-at 1|num_hidden_layers 2 (this run: 4 less 1 grown = 3)" \
+    "--layers 3 --grow-at 3|outside 0..2" "--layers 3 --grow-at 1,x|not a comma-separated list"; do
+  if $py "$train/train.py" --name t --dim 32 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 ${bad%%|*} \
+      --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run5" --max-steps 1 --init "$tmp/back" >"$tmp/bad.log" 2>&1 \
+      || ! grep -qF -- "${bad##*|}" "$tmp/bad.log" || grep -q Traceback "$tmp/bad.log"; then
+    echo "FAIL: train.py ${bad%%|*} was not refused with '${bad##*|}':"; cat "$tmp/bad.log"; exit 1
+  fi
+done
+if $py "$train/train.py" --name t --dim 32 --layers 3 --grow-at 1 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run5" --max-steps 1 >"$tmp/bad.log" 2>&1 \
+    || ! grep -q -- "--grow-at needs --init" "$tmp/bad.log"; then
+  echo "FAIL: --grow-at without --init was not refused:"; cat "$tmp/bad.log"; exit 1
+fi
+echo "ok: --grow-at refuses a layer count that does not add up, an index outside, a bad list, and no --init"
 # --task-weights: a bad entry is refused by name; weights steer a stage's task sampling.
 if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
     --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run2" --max-steps 1 --task-weights vartrak=3 >"$tmp/tw.log" 2>&1; then

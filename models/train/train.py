@@ -364,16 +364,38 @@ def load_safetensors(path):
     return out
 
 
-def init_from_hf(model, folder):
+def init_from_hf(model, folder, grow=()):
     """Loads the weights of an HF Llama folder (config.json + model.safetensors: train.py's
-    export, or `cacheclip convert M.gguf DIR --format hf`) into model; the shapes must match."""
+    export, or `cacheclip convert M.gguf DIR --format hf`) into model; the shapes must match.
+    grow: indices of model.layers that are new (--grow-at): the folder's layers fill the others in
+    order, and each new block starts as the identity (its o_proj and down_proj zero, so it adds
+    nothing to the residual stream until training moves them): the grown model computes what the
+    folder's does, with more depth to learn with."""
     _, got_c = read_hf_config(folder)
     c = model.c
-    bad = [f"{HF_KEYS[k]} {got_c[k]} (this run: {c[k]})"
-           for k in ("vocab", "dim", "ffn", "layers", "heads", "kv_heads", "head_dim") if got_c[k] != c[k]]
+    grow = sorted(set(grow))
+    if any(not 0 <= i < c["layers"] for i in grow):
+        raise SystemExit(f"--grow-at {grow}: a layer index is outside 0..{c['layers'] - 1}")
+    want = dict(c, layers=c["layers"] - len(grow))
+    bad = [f"{HF_KEYS[k]} {got_c[k]} (this run: "
+           f"{want[k] if k != 'layers' or not grow else f'{c[k]} less {len(grow)} grown = {want[k]}'})"
+           for k in ("vocab", "dim", "ffn", "layers", "heads", "kv_heads", "head_dim") if got_c[k] != want[k]]
     if bad:
         raise SystemExit(f"--init {folder}: the model differs from this run's: " + ", ".join(bad))
     got = load_safetensors(os.path.join(folder, "model.safetensors"))
+    old = iter(range(want["layers"]))
+    renamed = {}  # the folder's tensor names under the grown model's layer indices
+    for i in range(c["layers"]):
+        if i not in grow:
+            j = next(old)
+            for n, w in got.items():
+                if n.startswith(f"model.layers.{j}."):
+                    renamed[f"model.layers.{i}." + n[len(f"model.layers.{j}."):]] = w
+    got = {n: w for n, w in got.items() if not n.startswith("model.layers.")} | renamed
+    for i in grow:
+        for n, w in hf_params(model).items():
+            if n.startswith(f"model.layers.{i}."):
+                got[n] = torch.zeros_like(w) if n.endswith(("o_proj.weight", "down_proj.weight")) else w.detach().clone()
     names = hf_params(model)
     extra = sorted(set(got) - set(names) - {"lm_head.weight"})
     missing = sorted(set(names) - set(got))
@@ -564,6 +586,10 @@ def main(argv=None):
                     help="HF folder (train.py's hf/ export, or `cacheclip convert M.gguf DIR --format hf`) whose "
                          "weights the run starts from, with a fresh optimizer and a new warm-up (a checkpoint "
                          "that --resume finds wins)")
+    ap.add_argument("--grow-at", default="",
+                    help="with --init: comma-separated indices of this run's layers that are new identity blocks "
+                         "(o_proj and down_proj zero); the --init model, with that many fewer layers, fills the "
+                         "others in order, e.g. --layers 7 --grow-at 2,5 from a 5-layer model")
     ap.add_argument("--init-run", default="",
                     help="with --init: the run folder (train.json + log.jsonl) whose steps, stage, time and "
                          "curves this run continues")
@@ -625,6 +651,12 @@ def main(argv=None):
     step, stage, spent, stage_steps, history, warm_from = 0, 0, 0.0, 0, [], 0
     if a.init_run and not a.init:
         raise SystemExit("--init-run needs --init")
+    try:
+        grow = [int(x) for x in filter(None, a.grow_at.split(","))]
+    except ValueError:
+        raise SystemExit(f"--grow-at: '{a.grow_at}' is not a comma-separated list of layer indices")
+    if grow and not a.init:
+        raise SystemExit("--grow-at needs --init")
     ckpt = os.path.join(a.out, "ckpt.pt")
     if a.resume and os.path.exists(ckpt):
         st = load_ckpt(ckpt, dev)
@@ -635,7 +667,7 @@ def main(argv=None):
         warm_from = st.get("warm_from", 0)
         print(f"{a.name}: resumed at step {step}, stage {stage}, {spent / 60:.1f} min", flush=True)
     elif a.init:
-        init_from_hf(model, a.init)
+        init_from_hf(model, a.init, grow)
         if a.init_run:
             try:
                 with open(os.path.join(a.init_run, "train.json")) as f:
