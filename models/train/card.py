@@ -143,8 +143,9 @@ def main(argv=None):
              + (f"the tasks {args['long_tasks'].replace(',', ', ')}" if args.get("long_tasks")
                 else "the previous stage's tasks")
              + " at the final stage's length. "
-             + (f"The answer-by-chain variants ({args['add_tasks'].replace(',', ', ')}: the base task's prompt, "
-                "answered link by link) join every stage that has their base task. " if args.get("add_tasks") else "")
+             + (f"The task variants {args['add_tasks'].replace(',', ', ')} (tasks.py: the base task's prompt answered "
+                "link by link; multihop-crowd among four pairs) join every stage that has their base task. "
+                if args.get("add_tasks") else "")
              + "Within a stage the tasks are drawn "
              + (f"with the weights {args['task_weights']} (the others 1)." if args.get("task_weights") else "uniformly."))
     fw = args.get("first_weight", 1.0)
@@ -161,14 +162,20 @@ def main(argv=None):
                  f"{args['lr_min'] * args['lr']:g} over {args['decay_steps']} steps")
     else:
         sched = "then constant"
-    L.append(f"- AdamW (β 0.9/0.95, weight decay 0.01), learning rate {args['lr']:g} after {args['warmup']} warm-up "
+    if args.get("stage_shape"):
+        chunks, words = args["stage_shape"].split(":")
+        L.append(f"- The stage's prompts other than the long batches take {chunks} chunks of {words} words "
+                 "(`--stage-shape`) instead of the stage's own.")
+    init = (f"from the weights of an earlier run (`--init`{', grown by identity blocks at layers ' + args['grow_at'] if args.get('grow_at') else ''}: "
+            "a fresh optimizer), " if args.get("init") else "")
+    L.append(f"- AdamW (β 0.9/0.95, weight decay 0.01), {init}learning rate {args['lr']:g} after {args['warmup']} warm-up "
              f"steps, {sched}; ~{args['tokens']} tokens per step; seed {args['seed']}.")
     where = info.get("machine", "a CPU not recorded by this run")
     if info.get("device", "cpu") != "cpu":
         where = f"{info['device']}, data on {where}"
     precision = "bf16 autocast" if args.get("bf16") else "fp32"
     L.append(f"- {info['steps']} steps in {info['seconds'] / 60:.1f} minutes, {args['threads']} thread(s) at the end "
-             f"({where}; torch {info['torch']}, {precision}), beside the other model's run; last stage reached: "
+             f"({where}; torch {info['torch']}, {precision}), beside another run; last stage reached: "
              f"{info['stage']} of {len(info['stages']) - 1}. `make_pair.sh` reruns it to the same step count "
              "(`--max-steps`).")
     if a.note:
