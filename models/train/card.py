@@ -99,6 +99,9 @@ def main(argv=None):
             while history and history[-1]["step"] >= rec["step"]:
                 history.pop()
             history.append(rec)
+    if not history:
+        raise SystemExit(f"card: {a.run}/log.jsonl holds no records (the run logs every --log-every steps); "
+                         "no curves to plot")
     ev = json.load(open(a.eval))
     tok = bpe.Tokenizer.load(os.path.join(a.tokenizer, "merges.txt"))
     c = info["config"]
