@@ -147,8 +147,8 @@ def main(argv=None):
                 else "the previous stage's tasks")
              + " at the final stage's length. "
              + (f"The task variants {args['add_tasks'].replace(',', ', ')} (tasks.py: the base task's prompt answered "
-                "link by link; multihop-crowd among four pairs) join every stage that has their base task. "
-                if args.get("add_tasks") else "")
+                "link by link" + ("; multihop-crowd among four pairs" if "multihop-crowd" in args["add_tasks"] else "")
+                + ") join every stage that has their base task. " if args.get("add_tasks") else "")
              + "Within a stage the tasks are drawn "
              + (f"with the weights {args['task_weights']} (the others 1)." if args.get("task_weights") else "uniformly."))
     fw = args.get("first_weight", 1.0)
@@ -169,8 +169,10 @@ def main(argv=None):
         chunks, words = args["stage_shape"].split(":")
         L.append(f"- The stage's prompts other than the long batches take {chunks} chunks of {words} words "
                  "(`--stage-shape`) instead of the stage's own.")
-    init = (f"from the weights of an earlier run (`--init`{', grown by identity blocks at layers ' + args['grow_at'] if args.get('grow_at') else ''}: "
-            "a fresh optimizer), " if args.get("init") else "")
+    init = ""
+    if args.get("init"):
+        grown = f", grown by identity blocks at layers {args['grow_at']}" if args.get("grow_at") else ""
+        init = f"from the weights of an earlier run (`--init`{grown}: a fresh optimizer), "
     L.append(f"- AdamW (β 0.9/0.95, weight decay 0.01), {init}learning rate {args['lr']:g} after {args['warmup']} warm-up "
              f"steps, {sched}; ~{args['tokens']} tokens per step; seed {args['seed']}.")
     where = info.get("machine", "a CPU not recorded by this run")

@@ -377,26 +377,29 @@ def init_from_hf(model, folder, grow=()):
     if any(not 0 <= i < c["layers"] for i in grow):
         raise SystemExit(f"--grow-at {grow}: a layer index is outside 0..{c['layers'] - 1}")
     want = dict(c, layers=c["layers"] - len(grow))
-    bad = [f"{HF_KEYS[k]} {got_c[k]} (this run: "
-           f"{want[k] if k != 'layers' or not grow else f'{c[k]} less {len(grow)} grown = {want[k]}'})"
+    this = dict(c, layers=f"{c['layers']} less {len(grow)} grown = {want['layers']}" if grow else c["layers"])
+    bad = [f"{HF_KEYS[k]} {got_c[k]} (this run: {this[k]})"
            for k in ("vocab", "dim", "ffn", "layers", "heads", "kv_heads", "head_dim") if got_c[k] != want[k]]
     if bad:
         raise SystemExit(f"--init {folder}: the model differs from this run's: " + ", ".join(bad))
     got = load_safetensors(os.path.join(folder, "model.safetensors"))
-    old = iter(range(want["layers"]))
-    renamed = {}  # the folder's tensor names under the grown model's layer indices
-    for i in range(c["layers"]):
-        if i not in grow:
-            j = next(old)
-            for n, w in got.items():
-                if n.startswith(f"model.layers.{j}."):
-                    renamed[f"model.layers.{i}." + n[len(f"model.layers.{j}."):]] = w
-    got = {n: w for n, w in got.items() if not n.startswith("model.layers.")} | renamed
-    for i in grow:
-        for n, w in hf_params(model).items():
-            if n.startswith(f"model.layers.{i}."):
-                got[n] = torch.zeros_like(w) if n.endswith(("o_proj.weight", "down_proj.weight")) else w.detach().clone()
     names = hf_params(model)
+    if grow:
+        # The folder's layer j becomes layer kept[j]; the new layers take this model's own tensors.
+        kept = [i for i in range(c["layers"]) if i not in grow]
+        layer = re.compile(r"model\.layers\.(\d+)\.(.*)")
+        renamed = {}
+        for n, w in got.items():
+            m = layer.fullmatch(n)
+            if m and int(m[1]) >= len(kept):
+                raise SystemExit(f"--init {folder}: tensor {n} is past the {len(kept)} layers of its config.json")
+            renamed[f"model.layers.{kept[int(m[1])]}.{m[2]}" if m else n] = w
+        got = renamed
+        for n, w in names.items():
+            m = layer.fullmatch(n)
+            if m and int(m[1]) in grow:
+                got[n] = torch.zeros_like(w) if m[2] in ("self_attn.o_proj.weight", "mlp.down_proj.weight") \
+                    else w.detach().clone()
     extra = sorted(set(got) - set(names) - {"lm_head.weight"})
     missing = sorted(set(names) - set(got))
     if missing or extra:
