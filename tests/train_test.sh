@@ -312,6 +312,30 @@ if any(p["first_token_picks"] != {"other fact": 1.0} or p["exact_match_tf"] != 0
        for p in picks):
     sys.exit(f"FAIL: probe of a model starting with the other pair's colleague: {picks[0]}")
 print("ok: probe.py scores answers per position and sorts the first-token picks")
+# --rewrite: each kind's lead and answer are in the rewritten documents as one fact, beside the
+# distractor pair's fact of the same wording; the key and the other chunks' text stay put.
+import re
+for ex in exs:
+    a = re.search(r"Answer: (\S+) works with$", ex["question"]).group(1)
+    for kind in probe.REWRITES:
+        rx = probe.rewrite(ex, kind)
+        docs, lead = "".join(rx["chunks"]), rx["question"].split("Answer: ")[1]
+        rel = " ".join(lead.split()[1:])
+        facts = re.findall(r"(\S+) " + rel + r" ([^ .]+)\.", docs)
+        if (lead + rx["answers"][0] + ".") not in docs or len(facts) != 2 \
+                or (kind != "second-hop" and not lead.startswith(a + " ")) \
+                or rx["question"].split("Answer: ")[0] != ex["question"].split("Answer: ")[0]:
+            sys.exit(f"FAIL: rewrite {kind}: {lead!r} {rx['answers']} {facts}")
+    r = probe.probe(oracle, tok, [probe.rewrite(ex, k) for k in probe.REWRITES], "multihop")
+    if r["exact_match_tf"] != 1.0:
+        sys.exit(f"FAIL: probe of an oracle on rewritten prompts: {r}")
+try:
+    probe.rewrite(tasks.generate("needle", 1, 3, 20, 5, sys.argv[3], "heldout")[0], "second-hop")
+    sys.exit("FAIL: rewrite took a needle prompt")
+except ValueError as e:
+    if "not a multihop-chain example" not in str(e):
+        raise
+print("ok: probe.py --rewrite asks the first hop in each form, the distractor pair beside it")
 PY
 "$bin" convert "$tmp/t.gguf" "$tmp/probe_hf" --format hf --type f32 >/dev/null
 $py "$train/probe.py" --model "$tmp/probe_hf" --task needle --n 3 --chunks 2 --words 12 --corpus "$corpus" >"$tmp/probe.json" \

@@ -14,6 +14,15 @@ first token of another fact's answer ("other fact") or of none ("neither").
 
 DIR is an HF folder: train.py's hf/ export, or `cacheclip convert M.gguf DIR --format hf`.
 Prints one JSON object.
+
+--rewrite KIND (multihop-chain only) asks each prompt's first hop in another form, to tell which
+part of the "<a> works with <b>" lookup fails; the key (a) and the distractor pair stay put:
+  second-hop     the second hop alone: "Answer: <b> lives in" -> the city
+  city-values    "lives in" facts removed, each "works with" fact ends in its pair's city
+                 instead of the colleague: "<a> works with <city>" -> the city
+  lives-in-city  the same facts worded "<a> lives in <city>" (the lead too)
+  lives-in-name  "lives in" facts removed, each "works with" fact worded "<a> lives in <b>":
+                 a name again, after the wording the second hop gets right
 """
 import argparse
 import collections
@@ -31,6 +40,40 @@ import tasks  # noqa: E402
 # multihop the city that ends the two hops).
 FACT = {"multihop": r"lives in", "multihop-chain": r"works with", "multihop-crowd": r"works with", "vartrack-chain": r"VAR \S+ =",
         "needle": r"The special code of \S+ is", "multikey": r"The special code of \S+ is"}
+
+
+REWRITES = ("second-hop", "city-values", "lives-in-city", "lives-in-name")
+
+
+def rewrite(ex, kind):
+    """A multihop-chain example with its first hop asked as `kind` says (REWRITES)."""
+    lead_m = re.search(r"Answer: (\S+) works with$", ex["question"])
+    ans_m = re.fullmatch(r" (\S+)\. \S+ lives in (\S+)", ex["answers"][0])
+    if not lead_m or not ans_m:
+        raise ValueError("rewrite: not a multihop-chain example")
+    a, (b, city) = lead_m.group(1), ans_m.groups()
+    docs = "".join(ex["chunks"])
+    lives = dict(re.findall(r"(\S+) lives in ([^ .]+)\.", docs))
+    pairs = dict(re.findall(r"(\S+) works with ([^ .]+)\.", docs))
+    if pairs.get(a) != b or lives.get(b) != city or len(pairs) != 2:
+        raise ValueError("rewrite: not a multihop-chain example")
+    town = {x: lives[y] for x, y in pairs.items()}  # each subject's pair's city
+    chunks, lead, ans = list(ex["chunks"]), None, None
+    drop_lives = lambda t: re.sub(r" ?\S+ lives in [^ .]+\.", "", t)
+    if kind == "second-hop":
+        lead, ans = f"{b} lives in", " " + city
+    elif kind in ("city-values", "lives-in-city"):
+        rel = "works with" if kind == "city-values" else "lives in"
+        chunks = [re.sub(r"(\S+) works with [^ .]+\.", lambda m: f"{m.group(1)} {rel} {town[m.group(1)]}.",
+                         drop_lives(t)) for t in chunks]
+        lead, ans = f"{a} {rel}", " " + city
+    elif kind == "lives-in-name":
+        chunks = [re.sub(r"(\S+) works with ([^ .]+)\.", r"\1 lives in \2.", drop_lives(t)) for t in chunks]
+        lead, ans = f"{a} lives in", " " + b
+    else:
+        raise ValueError(f"rewrite: unknown kind {kind!r} (expected one of {', '.join(REWRITES)})")
+    q = ex["question"][:-len(f"{a} works with")] + lead
+    return dict(ex, chunks=chunks, question=q, answers=[ans])
 
 
 def load_model(folder):
@@ -108,7 +151,10 @@ def main(argv=None):
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "..", "shared", "corpus",
                                                      "wikipedia-nq-passages.txt"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rewrite", choices=REWRITES, help="multihop-chain: ask the first hop another way (above)")
     a = ap.parse_args(argv)
+    if a.rewrite and a.task != "multihop-chain":
+        ap.error("--rewrite needs --task multihop-chain")
     import torch
     torch.set_num_threads(a.threads)
     tokjson = os.path.join(a.model, "tokenizer.json")
@@ -116,8 +162,13 @@ def main(argv=None):
         raise SystemExit(f"probe.py: {a.model} has no tokenizer.json")
     tok = bpe.Tokenizer.load(tokjson)
     exs = tasks.generate(a.task, a.n, a.chunks, a.words, a.seed, a.corpus, "heldout")
-    res = probe(load_model(a.model), tok, exs, a.task)
-    res.update(chunks=a.chunks, words=a.words, seed=a.seed)
+    if a.rewrite:
+        exs = [rewrite(ex, a.rewrite) for ex in exs]
+    # A rewritten first hop's picks are sorted among the facts it asks about: "lives in" ones
+    # (the multihop pattern) but for city-values, whose cities follow "works with".
+    kind = "multihop" if a.rewrite in ("second-hop", "lives-in-city", "lives-in-name") else a.task
+    res = probe(load_model(a.model), tok, exs, kind)
+    res.update(task=a.task, chunks=a.chunks, words=a.words, seed=a.seed, rewrite=a.rewrite)
     print(json.dumps(res))
 
 
