@@ -42,7 +42,10 @@ FACT = {"multihop": r"lives in", "multihop-chain": r"works with", "multihop-crow
         "needle": r"The special code of \S+ is", "multikey": r"The special code of \S+ is"}
 
 
-REWRITES = ("second-hop", "city-values", "lives-in-city", "lives-in-name")
+# Each --rewrite kind, and the FACT pattern that finds the facts its first hop chooses between
+# (the "lives in" ones, but for city-values, whose cities follow "works with").
+REWRITES = {"second-hop": "multihop", "city-values": "multihop-chain", "lives-in-city": "multihop",
+            "lives-in-name": "multihop"}
 
 
 def rewrite(ex, kind):
@@ -58,7 +61,7 @@ def rewrite(ex, kind):
     if pairs.get(a) != b or lives.get(b) != city or len(pairs) != 2:
         raise ValueError("rewrite: not a multihop-chain example")
     town = {x: lives[y] for x, y in pairs.items()}  # each subject's pair's city
-    chunks, lead, ans = list(ex["chunks"]), None, None
+    chunks = list(ex["chunks"])
     drop_lives = lambda t: re.sub(r" ?\S+ lives in [^ .]+\.", "", t)
     if kind == "second-hop":
         lead, ans = f"{b} lives in", " " + city
@@ -164,10 +167,7 @@ def main(argv=None):
     exs = tasks.generate(a.task, a.n, a.chunks, a.words, a.seed, a.corpus, "heldout")
     if a.rewrite:
         exs = [rewrite(ex, a.rewrite) for ex in exs]
-    # A rewritten first hop's picks are sorted among the facts it asks about: "lives in" ones
-    # (the multihop pattern) but for city-values, whose cities follow "works with".
-    kind = "multihop" if a.rewrite in ("second-hop", "lives-in-city", "lives-in-name") else a.task
-    res = probe(load_model(a.model), tok, exs, kind)
+    res = probe(load_model(a.model), tok, exs, REWRITES[a.rewrite] if a.rewrite else a.task)
     res.update(task=a.task, chunks=a.chunks, words=a.words, seed=a.seed, rewrite=a.rewrite)
     print(json.dumps(res))
 
