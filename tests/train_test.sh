@@ -373,4 +373,88 @@ if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --f
   echo "FAIL: train.py accepted --lr-min 2"; exit 1
 fi
 grep -q -- "--lr-min in \[0, 1\]" "$tmp/lr.log" && echo "ok: a bad cool-down is refused" || { echo "FAIL: no --lr-min error:"; cat "$tmp/lr.log"; exit 1; }
+# --attn-target / --gather-target: lookup_target finds the asked fact's value in the documents,
+# relation_keys each "<name> works with" and its name; a layer's probe keeps the attention rows
+# its forward computes; attn_loss pulls a row toward its target.
+$py - "$train" "$tmp" "$corpus" <<'PY'
+import math, re as tasks_re, sys, torch
+sys.path.insert(0, sys.argv[1])
+import bpe, tasks, train
+tok = bpe.Tokenizer.load(sys.argv[2] + "/tok/merges.txt")
+colon = tok.encode(":")[0]
+found = 0
+for task in train.LOOKUP_TASKS:
+    for ex in tasks.generate(task, 40, 3, 20, 5, sys.argv[3], "train"):
+        p, ans = tasks.prompt_ids(tok, ex), tok.encode(ex["answers"][0])
+        w = train.lookup_target(p + ans, len(p) - 1, colon)
+        q_start = len(p) - len(tok.encode(ex["question"]))
+        if w is None:
+            continue
+        found += 1
+        b = ex["answers"][0].split(".")[0]  # " Anna-17": the value the lookup must read
+        if not w < q_start or (p + ans)[w:w + len(tok.encode(b))] != tok.encode(b):
+            sys.exit(f"FAIL: lookup_target of {task} gave {w} ({tok.decode(p[w:w + 6])!r}), not {b!r}")
+if found < 70:
+    sys.exit(f"FAIL: lookup_target found only {found} of 80 first-hop values")
+# relation_keys: every "<name> works with" of a prompt, the name's tokens exactly, whether the
+# fact sits inside a chunk (" Tina-42") or at its start ("Tina-42", no space).
+kinds, rel = train.token_kinds(tok), tok.encode(" works with")
+for ex in tasks.generate("multihop-crowd", 20, 3, 20, 6, sys.argv[3], "train"):
+    p = tasks.prompt_ids(tok, ex)
+    got = [tok.decode(p[span[0]:span[-1] + 1]).strip() for _, span in train.relation_keys(p, rel, kinds)]
+    ends = {tok.decode(p[r - 2:r + 1]) for r, _ in train.relation_keys(p, rel, kinds)}
+    want = [m.group(1) for c in ex["chunks"] for m in tasks_re.finditer(r"(\S+) works with", c)] + \
+        [ex["question"].split("Answer: ")[1].split()[0]]
+    if got != want or ends != {" works with"}:
+        sys.exit(f"FAIL: relation_keys found {got} {ends}, the prompt has {want}")
+chunk_start = tok.encode("Tina-42 works with Anna-17.")
+if [s for _, s in train.relation_keys(chunk_start, rel, kinds)] != [list(range(len(tok.encode("Tina-42"))))]:
+    sys.exit("FAIL: relation_keys missed the name of a fact at a chunk's start")
+seq = tok.encode("Tina-42 went home. Question: Who?\nAnswer: Tina-42 works with")
+if train.lookup_target(seq, len(seq) - 1, colon) is not None:
+    sys.exit("FAIL: lookup_target found a lead that is not in the documents")
+if train.lookup_target(seq[:3], 2, colon) is not None:
+    sys.exit("FAIL: lookup_target found a lead in a prompt with no ':'")
+torch.manual_seed(3)
+c = {"vocab": len(tok), "dim": 32, "layers": 2, "heads": 4, "kv_heads": 2, "ffn": 48, "head_dim": 8,
+     "max_pos": 256, "rope_theta": 10000.0, "eps": 1e-5}
+m = train.Model(c)
+ids = torch.randint(0, len(tok), (2, 40))
+L, head, q, w = m.layers[1], 3, 30, 12
+with torch.no_grad():  # layer 1's input, and its query/key by hand (GQA: head 3 reads KV head 1)
+    x = m.embed_tokens(ids)
+    x = m.layers[0](x, m.cos[:40], m.sin[:40])
+    h = L.input_layernorm(x)
+    rot = lambda t: t * m.cos[:40] + train.rotate_half(t) * m.sin[:40]
+    qq = rot(L.q_proj(h)[1].view(40, 4, 8)[:, head])
+    kk = rot(L.k_proj(h)[1].view(40, 2, 8)[:, head // 2])
+    want = (qq[q] @ kk[:q + 1].t() / math.sqrt(8)).softmax(-1)
+L.probe = [(head, 1, q)]
+m(ids)
+row = L.rows[0]
+if row.shape != (q + 1,) or (row - want).abs().max() > 1e-5:
+    sys.exit(f"FAIL: the probe's row differs from the attention computed by hand by {(row - want).abs().max()}")
+before = row[w].item()
+opt = torch.optim.SGD(m.parameters(), lr=0.5)
+if abs(train.attn_loss(L.rows, [[w, w + 1]]).item() + math.log(row[w].item() + row[w + 1].item())) > 1e-5:
+    sys.exit("FAIL: attn_loss of a span is not -log of the attention summed over it")
+train.attn_loss(L.rows, [w]).backward()
+opt.step()
+L.probe = [(head, 1, q)]
+with torch.no_grad():
+    m(ids)
+if not L.rows[0][w].item() > before:
+    sys.exit(f"FAIL: a step on attn_loss did not raise the attention on its target ({before} -> {L.rows[0][w].item()})")
+print("ok: --attn-target finds the asked fact's value, keeps the head's attention, and its loss raises it")
+PY
+for opt in --attn-target --gather-target; do
+  for spec in 9.0=1 0.4=1 1.0=0 1.0=x junk; do
+    if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+        --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 $opt "$spec" >"$tmp/at.log" 2>&1 \
+        || ! grep -q -- "$opt: '$spec' is not LAYER.HEAD=WEIGHT" "$tmp/at.log"; then
+      echo "FAIL: $opt $spec was not refused:"; cat "$tmp/at.log"; exit 1
+    fi
+  done
+done
+echo "ok: a bad --attn-target or --gather-target is refused"
 echo "all training script checks passed"

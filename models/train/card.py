@@ -155,6 +155,19 @@ def main(argv=None):
     L.append("- Loss: cross-entropy on the answer tokens and the EOS after them"
              + (f" (each answer's first token weighted {fw:g}x)" if fw != 1.0 else "")
              + f", plus {args['lm_weight']} x the language-modelling loss on every other token.")
+    sup = []
+    if args.get("gather_target"):
+        lh, w = args["gather_target"].split("=")
+        sup.append(f"layer {lh.split('.')[0]} head {lh.split('.')[1]}'s attention from the ' with' of every "
+                   f"'<name> works with' in the prompt onto that name's tokens (weight {w}, `--gather-target`)")
+    if args.get("attn_target"):
+        lh, w = args["attn_target"].split("=")
+        sup.append(f"layer {lh.split('.')[0]} head {lh.split('.')[1]}'s attention from the question's last token onto "
+                   f"the asked fact's value (weight {w}, `--attn-target`)")
+    if sup:
+        L.append("- Attention supervision of the first hop of multihop-chain and multihop-crowd "
+                 "(\"Tina-42 works with\" -> \" Anna-17\"), -log of the attention mass on the target: "
+                 + "; ".join(sup) + ". Training only: the model answers with no help.")
     L.append("- Curriculum (prompt length and task mix grow when the last "
              f"{args['window']} task samples reach {args['advance']:.0%} exact match):")
     for i, (chunks, words, names) in enumerate(info["stages"]):

@@ -100,6 +100,9 @@ class Block(nn.Module):
         self.gate_proj = nn.Linear(d, c["ffn"], bias=False)
         self.up_proj = nn.Linear(d, c["ffn"], bias=False)
         self.down_proj = nn.Linear(c["ffn"], d, bias=False)
+        # --attn-target / --gather-target: [(head, sequence, query position), ...] whose attention
+        # rows the next forward keeps in self.rows (1-D tensors over key positions, in the graph).
+        self.probe, self.rows = None, []
 
     def forward(self, x, cos, sin):
         b, t, _ = x.shape
@@ -113,6 +116,9 @@ class Block(nn.Module):
             k = k.repeat_interleave(self.h // self.kvh, dim=1)
             v = v.repeat_interleave(self.h // self.kvh, dim=1)
         a = _sdpa(q, k, v)
+        if self.probe:
+            self.rows = [((q[i, hh, p].float() @ k[i, hh, :p + 1].float().t()) / math.sqrt(self.hd)).softmax(-1)
+                         for hh, i, p in self.probe]
         x = x + self.o_proj(a.transpose(1, 2).reshape(b, t, self.h * self.hd))
         h = self.post_attention_layernorm(x)
         return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
@@ -504,6 +510,66 @@ class Batches:
             self.pool.join()
 
 
+# The tasks whose first answer token is a lookup of the name the question ends with
+# ("Answer: Tina-42 works with" -> the fact "Tina-42 works with Anna-17." in a chunk).
+LOOKUP_TASKS = ("multihop-chain", "multihop-crowd")
+
+
+def lookup_target(seq, q, colon):
+    """The position of the value that the lookup at query position q must read: the question's
+    lead (the tokens after its last ':' token, up to q: " Tina-42 works with") found earlier in
+    the prompt, and the token after it (the fact's value, " Anna"). None when the lead is not
+    in the documents as the same tokens (a fact at a chunk's start has no leading space)."""
+    c = max((i for i in range(q + 1) if seq[i] == colon), default=None)
+    if c is None or c == q:
+        return None
+    lead = seq[c + 1:q + 1]
+    n = len(lead)
+    for i in range(c - n):
+        if seq[i:i + n] == lead:
+            return i + n
+    return None
+
+
+def token_kinds(tok):
+    """{token id: "digit" | "dash" | "word" (letters) | "sword" (a space and letters)} of the
+    tokens a person's name ("Tina-42": " T" "ina" "-" "4" "2") is made of."""
+    kinds = {}
+    for i in range(len(tok)):
+        t = tok.decode([i])
+        if len(t) == 1 and t.isdigit():
+            kinds[i] = "digit"
+        elif t == "-":
+            kinds[i] = "dash"
+        elif t.isalpha() and t.isascii():
+            kinds[i] = "word"
+        elif t[:1] == " " and t[1:].isalpha() and t.isascii():
+            kinds[i] = "sword"
+    return kinds
+
+
+def relation_keys(seq, rel, kinds):
+    """[(position of the relation's last token, [the key name's positions]), ...] for each
+    "<name> <rel>" in seq (rel: the relation's token ids, " works with"), the name being letters,
+    '-' and two digits ("Tina-42"); a name at a chunk's start has no space before it."""
+    out, n = [], len(rel)
+    for r in range(4, len(seq) - n + 1):
+        if seq[r:r + n] != rel or [kinds.get(t) for t in seq[r - 3:r]] != ["dash", "digit", "digit"]:
+            continue
+        k = r - 4
+        while k >= 0 and kinds.get(seq[k]) == "word":
+            k -= 1
+        start = k if k >= 0 and kinds.get(seq[k]) == "sword" else k + 1
+        if start < r - 3:
+            out.append((r + n - 1, list(range(start, r))))
+    return out
+
+
+def attn_loss(rows, want):
+    """Mean -log of the attention each supervised row gives its target positions (summed)."""
+    return -torch.stack([r[w].sum().clamp_min(1e-9).log() for r, w in zip(rows, want)]).mean()
+
+
 def answer_loss(ce, amask, names, spans, first_weight=1.0):
     """Mean cross-entropy over the answer tokens (amask), each task answer's first token weighted
     first_weight against 1 for the rest: the first token is the one a lookup decides (which
@@ -579,6 +645,14 @@ def main(argv=None):
                          "of the stage's, in every stage, e.g. 2-2:10-20 (long batches keep the final stage's)")
     ap.add_argument("--first-weight", type=float, default=1.0,
                     help="loss weight of each task answer's first token, against 1 for the other answer tokens")
+    ap.add_argument("--attn-target", default="",
+                    help="LAYER.HEAD=WEIGHT: attention supervision of the first-hop lookups (" + ", ".join(LOOKUP_TASKS)
+                         + "): that head's attention from the question's last token gets a loss of WEIGHT x "
+                           "-log(attention on the asked fact's value), e.g. 4.1=1")
+    ap.add_argument("--gather-target", default="",
+                    help="LAYER.HEAD=WEIGHT: attention supervision of the name each first-hop fact is keyed on: "
+                         "at every '<name> works with' of the prompt, that head's attention from 'with' gets a "
+                         "loss of WEIGHT x -log(attention on the name's tokens), e.g. 2.3=1")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
@@ -599,6 +673,20 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if not a.first_weight > 0:  # NaN too
         raise SystemExit("--first-weight must be > 0")
+    def head_spec(opt, v):
+        if not v:
+            return None
+        m = re.fullmatch(r"(\d+)\.(\d+)=([0-9.eE+-]+)", v)
+        try:
+            w = float(m[3]) if m else -1.0
+        except ValueError:
+            w = -1.0
+        if not m or not int(m[1]) < a.layers or not int(m[2]) < a.heads or not w > 0:
+            raise SystemExit(f"{opt}: '{v}' is not LAYER.HEAD=WEIGHT with a layer < {a.layers}, "
+                             f"a head < {a.heads} and a weight > 0")
+        return int(m[1]), int(m[2]), w
+    attn_target = head_spec("--attn-target", a.attn_target)
+    gather_target = head_spec("--gather-target", a.gather_target)
     if a.decay_from < 0 or a.decay_steps < 1 or not 0 <= a.lr_min <= 1:
         raise SystemExit("--decay-from must be >= 0, --decay-steps >= 1 and --lr-min in [0, 1]")
 
@@ -690,6 +778,10 @@ def main(argv=None):
     print(f"{a.name}: {n_params(model) / 1e6:.3f}M parameters, vocab {len(tok)}, {a.threads} thread(s), "
           f"device {dev}{', bf16 autocast' if a.bf16 else ''}, {a.data_workers} data worker(s)", flush=True)
 
+    seen = {"attn": collections.deque(maxlen=200), "gather": collections.deque(maxlen=200)}
+    colon = tok.encode(":")[0]
+    kinds = token_kinds(tok) if gather_target else {}
+    rel = tok.encode(" works with")
     recent = collections.deque(maxlen=a.window)
     per_task = collections.defaultdict(lambda: collections.deque(maxlen=200))
     # On resume the log restarts from the checkpoint's history: steps logged after the last
@@ -715,9 +807,26 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr
         ids, tgt, amask, names, spans = batches.get(step, stage)
+        # Attention supervision: (layer, head, sequence, query position, target positions, kind).
+        sup = []
+        for name, sp in zip(names, spans):
+            if name not in LOOKUP_TASKS or not (attn_target or gather_target):
+                continue
+            seq = ids[sp[0]].tolist()
+            w = lookup_target(seq, sp[1], colon) if attn_target else None
+            if w is not None:
+                sup.append((*attn_target[:2], sp[0], sp[1], [w], "attn"))
+            if gather_target:
+                sup += [(*gather_target[:2], sp[0], r, span, "gather") for r, span in relation_keys(seq[:sp[1] + 1], rel, kinds)]
+        for layer in {x[0] for x in sup}:
+            model.layers[layer].probe = [(x[1], x[2], x[3]) for x in sup if x[0] == layer]
         ids, tgt, amask = ids.to(dev), tgt.to(dev), amask.to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits = model(ids)
+        rows = {}
+        for layer in {x[0] for x in sup}:
+            rows[layer] = iter(model.layers[layer].rows)
+            model.layers[layer].probe = None  # no rows kept by later forwards (held-out ppl)
         logits = logits.float()
         ce = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), reduction="none",
                              ignore_index=-100).view(tgt.shape)
@@ -725,6 +834,13 @@ def main(argv=None):
         lm = valid & ~amask
         loss = answer_loss(ce, amask, names, spans, a.first_weight)
         loss = loss + a.lm_weight * ce[lm].mean()
+        if sup:
+            got = [next(rows[x[0]]) for x in sup]  # each layer's rows, in the order of its probe
+            for kind, spec in (("attn", attn_target), ("gather", gather_target)):
+                pick = [(r, x[4]) for r, x in zip(got, sup) if x[5] == kind]
+                if pick:
+                    loss = loss + spec[2] * attn_loss([r for r, _ in pick], [w for _, w in pick])
+                    seen[kind].extend(r[w].sum().item() for r, w in pick)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -753,6 +869,9 @@ def main(argv=None):
             rec = {"step": step, "seconds": round(time.time() - t_start, 1), "stage": stage, "lr": lr,
                    "loss": round(run_loss / run_n, 4), "tokens": int(ids.numel()), "seq_len": int(ids.shape[1]),
                    "acc": {k: round(sum(v) / len(v), 3) for k, v in per_task.items() if v}}
+            for kind, v in seen.items():  # mean supervised attention mass, the last 200 rows
+                if v:
+                    rec[kind] = round(sum(v) / len(v), 3)
             history.append(rec)
             log.write(json.dumps(rec) + "\n")
             log.flush()
