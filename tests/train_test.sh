@@ -402,7 +402,7 @@ kinds, rel = train.token_kinds(tok), tok.encode(" works with")
 for ex in tasks.generate("multihop-crowd", 20, 3, 20, 6, sys.argv[3], "train"):
     p = tasks.prompt_ids(tok, ex)
     got = [tok.decode(p[span[0]:span[-1] + 1]).strip() for _, span in train.relation_keys(p, rel, kinds)]
-    ends = {tok.decode(p[r - 2:r + 1]) for r, _ in train.relation_keys(p, rel, kinds)}
+    ends = {tok.decode(p[r - len(rel) + 1:r + 1]) for r, _ in train.relation_keys(p, rel, kinds)}
     want = [m.group(1) for c in ex["chunks"] for m in tasks_re.finditer(r"(\S+) works with", c)] + \
         [ex["question"].split("Answer: ")[1].split()[0]]
     if got != want or ends != {" works with"}:
