@@ -23,7 +23,7 @@ echo "== the shipped pair: $P (primary) and $A (auxiliary)"
 # sentences: one document ends with "The special code of <key> is", the next begins with the
 # value. Each document's KV was computed alone, so naive reuse no longer knows what the value
 # belongs to and answers wrong; cacheclip recomputes the tokens the auxiliary model's attention
-# points at and gets most such facts back (95% of 200 such prompts in the primary's card), not
+# points at and gets most such facts back (96% of 200 such prompts in the primary's card), not
 # every one.
 for set in 7 8 9:cut 10:cut; do
   seed=${set%%:*}
