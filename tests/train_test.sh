@@ -456,5 +456,10 @@ for opt in --attn-target --gather-target; do
     fi
   done
 done
+if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 --attn-target 1.0=1 --gather-target 1.1=1 \
+    >"$tmp/at.log" 2>&1 || ! grep -q -- "must name heads of different layers" "$tmp/at.log"; then
+  echo "FAIL: --attn-target and --gather-target in one layer were not refused:"; cat "$tmp/at.log"; exit 1
+fi
 echo "ok: a bad --attn-target or --gather-target is refused"
 echo "all training script checks passed"

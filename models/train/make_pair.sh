@@ -97,9 +97,10 @@ primary_phase8=("${primary_phase7[@]}" --decay-from "$primary_steps7" --decay-st
 # "works with" fact. --gather-target pulls that layer-2 head onto the name at each " with" of the
 # prompt, --attn-target that layer-4 head onto the asked fact's value. Within ~500 steps
 # multihop-crowd went from 21% (chance 25%) to 75%; the curriculum then reached stages 3 and 4
-# (multivalue joins; the short batches keep --stage-shape's size). The lookup head serves vartrack-chain too, which fell at 7 chunks with the eighth's
-# weights (multihop tasks 10 : vartrack-chain 2), so vartrack-chain is weighted up here. The
-# tenth: the same mix, cooled down. bf16 autocast (the shipped run's).
+# (multivalue joins; the short batches keep --stage-shape's size). The lookup head serves
+# vartrack-chain too, which fell at 7 chunks with the eighth's weights (multihop tasks 10 :
+# vartrack-chain 2), so vartrack-chain is weighted up here. The tenth: the same mix, cooled
+# down. bf16 autocast (the shipped run's).
 primary_phase9=("${primary_phase7[@]}" --seed 14 --attn-target 4.1=1 --gather-target 2.3=1 --bf16
   --task-weights multihop-crowd=3,multihop-chain=3,vartrack-chain=6,vartrack=0.5,multihop=0.5)
 primary_phase10=("${primary_phase9[@]}" --decay-from "$primary_steps9" --decay-steps "$cool4_steps" --lr-min "$lr_min")

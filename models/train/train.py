@@ -687,6 +687,9 @@ def main(argv=None):
         return int(m[1]), int(m[2]), w
     attn_target = head_spec("--attn-target", a.attn_target)
     gather_target = head_spec("--gather-target", a.gather_target)
+    if attn_target and gather_target and attn_target[0] == gather_target[0]:
+        raise SystemExit("--attn-target and --gather-target must name heads of different layers")
+    specs = {k: v for k, v in (("attn", attn_target), ("gather", gather_target)) if v}
     if a.decay_from < 0 or a.decay_steps < 1 or not 0 <= a.lr_min <= 1:
         raise SystemExit("--decay-from must be >= 0, --decay-steps >= 1 and --lr-min in [0, 1]")
 
@@ -807,26 +810,28 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr
         ids, tgt, amask, names, spans = batches.get(step, stage)
-        # Attention supervision: (layer, head, sequence, query position, target positions, kind).
-        sup = []
+        # Attention supervision: {kind: [(sequence, query position, target positions), ...]}.
+        sup = {"attn": [], "gather": []}
         for name, sp in zip(names, spans):
             if name not in LOOKUP_TASKS or not (attn_target or gather_target):
                 continue
             seq = ids[sp[0]].tolist()
             w = lookup_target(seq, sp[1], colon) if attn_target else None
             if w is not None:
-                sup.append((*attn_target[:2], sp[0], sp[1], [w], "attn"))
+                sup["attn"].append((sp[0], sp[1], [w]))
             if gather_target:
-                sup += [(*gather_target[:2], sp[0], r, span, "gather") for r, span in relation_keys(seq[:sp[1] + 1], rel, kinds)]
-        for layer in {x[0] for x in sup}:
-            model.layers[layer].probe = [(x[1], x[2], x[3]) for x in sup if x[0] == layer]
+                sup["gather"] += [(sp[0], r, span) for r, span in relation_keys(seq[:sp[1] + 1], rel, kinds)]
+        for kind, spec in specs.items():  # each kind's layer keeps its rows, in sup's order
+            if sup[kind]:
+                model.layers[spec[0]].probe = [(spec[1], i, p) for i, p, _ in sup[kind]]
         ids, tgt, amask = ids.to(dev), tgt.to(dev), amask.to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits = model(ids)
         rows = {}
-        for layer in {x[0] for x in sup}:
-            rows[layer] = iter(model.layers[layer].rows)
-            model.layers[layer].probe = None  # no rows kept by later forwards (held-out ppl)
+        for kind, spec in specs.items():
+            if sup[kind]:
+                rows[kind] = model.layers[spec[0]].rows
+                model.layers[spec[0]].probe = None  # no rows kept by later forwards (held-out ppl)
         logits = logits.float()
         ce = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), reduction="none",
                              ignore_index=-100).view(tgt.shape)
@@ -834,13 +839,10 @@ def main(argv=None):
         lm = valid & ~amask
         loss = answer_loss(ce, amask, names, spans, a.first_weight)
         loss = loss + a.lm_weight * ce[lm].mean()
-        if sup:
-            got = [next(rows[x[0]]) for x in sup]  # each layer's rows, in the order of its probe
-            for kind, spec in (("attn", attn_target), ("gather", gather_target)):
-                pick = [(r, x[4]) for r, x in zip(got, sup) if x[5] == kind]
-                if pick:
-                    loss = loss + spec[2] * attn_loss([r for r, _ in pick], [w for _, w in pick])
-                    seen[kind].extend(r[w].sum().item() for r, w in pick)
+        for kind, r in rows.items():
+            want = [w for _, _, w in sup[kind]]
+            loss = loss + specs[kind][2] * attn_loss(r, want)
+            seen[kind].extend(x[w].sum().item() for x, w in zip(r, want))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
