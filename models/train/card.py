@@ -168,6 +168,14 @@ def main(argv=None):
         L.append("- Attention supervision of the first hop of multihop-chain and multihop-crowd "
                  "(\"Tina-42 works with\" -> \" Anna-17\"), -log of the attention mass on the target: "
                  + "; ".join(sup) + ". Training only: the model answers with no help.")
+    if args.get("hop_target"):
+        heads, w = args["hop_target"].rsplit("=", 1)
+        names = " then ".join(f"layer {h.split('.')[0]} head {h.split('.')[1]}" for h in heads.split(","))
+        L.append("- Attention supervision of the one-step answers' lookups in sequence (`--hop-target`, weight "
+                 f"{w}): from the question's last token of vartrack and multihop, {names} onto the value of "
+                 "each fact the answer reads in turn (multihop: the asked person's colleague, then the "
+                 "colleague's city; vartrack: each link of the asked chain, then its value), -log of the "
+                 "attention mass on it. Training only: the model answers with no help.")
     L.append("- Curriculum (prompt length and task mix grow when the last "
              f"{args['window']} task samples reach {args['advance']:.0%} exact match):")
     for i, (chunks, words, names) in enumerate(info["stages"]):

@@ -370,18 +370,27 @@ def load_safetensors(path):
     return out
 
 
-def init_from_hf(model, folder, grow=()):
+# What --grow-qk-from copies into a new block: how its heads match queries to keys.
+QK_TENSORS = ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "input_layernorm.weight")
+
+
+def init_from_hf(model, folder, grow=(), qk_from=None):
     """Loads the weights of an HF Llama folder (config.json + model.safetensors: train.py's
     export, or `cacheclip convert M.gguf DIR --format hf`) into model; the shapes must match.
     grow: indices of model.layers that are new (--grow-at): the folder's layers fill the others in
     order, and each new block starts as the identity (its o_proj and down_proj zero, so it adds
     nothing to the residual stream until training moves them): the grown model computes what the
-    folder's does, with more depth to learn with."""
+    folder's does, with more depth to learn with. qk_from (--grow-qk-from): a kept layer of this
+    model whose query and key projections and attention norm each new block copies, so a new
+    head starts out matching queries to keys as that layer's heads do (a new layer whose queries
+    and keys both start random must learn both sides of a lookup at once)."""
     _, got_c = read_hf_config(folder)
     c = model.c
     grow = sorted(set(grow))
     if any(not 0 <= i < c["layers"] for i in grow):
         raise SystemExit(f"--grow-at {grow}: a layer index is outside 0..{c['layers'] - 1}")
+    if qk_from is not None and (not grow or qk_from in grow or not 0 <= qk_from < c["layers"]):
+        raise SystemExit(f"--grow-qk-from {qk_from}: not a kept layer of a grown model (--grow-at {grow})")
     want = dict(c, layers=c["layers"] - len(grow))
     this = dict(c, layers=f"{c['layers']} less {len(grow)} grown = {want['layers']}" if grow else c["layers"])
     bad = [f"{HF_KEYS[k]} {got_c[k]} (this run: {this[k]})"
@@ -404,8 +413,12 @@ def init_from_hf(model, folder, grow=()):
         for n, w in names.items():
             m = layer.fullmatch(n)
             if m and int(m[1]) in grow:
-                got[n] = torch.zeros_like(w) if m[2] in ("self_attn.o_proj.weight", "mlp.down_proj.weight") \
-                    else w.detach().clone()
+                if m[2] in ("self_attn.o_proj.weight", "mlp.down_proj.weight"):
+                    got[n] = torch.zeros_like(w)
+                elif qk_from is not None and m[2] in QK_TENSORS:
+                    got[n] = got[f"model.layers.{qk_from}.{m[2]}"].clone()
+                else:
+                    got[n] = w.detach().clone()
     extra = sorted(set(got) - set(names) - {"lm_head.weight"})
     missing = sorted(set(names) - set(got))
     if missing or extra:
@@ -565,6 +578,60 @@ def relation_keys(seq, rel, kinds):
     return out
 
 
+# The one-step tasks whose answer needs lookups in sequence inside one forward pass:
+# "Answer: VAR X3 holds " reads X3 = X2, X2 = X1, X1 = 123456; "Answer: The colleague of Tina-42
+# lives in " reads Tina-42 works with Anna-17, Anna-17 lives in Nantes.
+HOP_TASKS = ("vartrack", "multihop")
+
+
+def hop_targets(pieces, seq, q):
+    """[[token positions of hop 1's value], [hop 2's], ...]: the values of the facts a one-step
+    answer reads in order, each the tokens its characters overlap; None when the question is
+    not a one-step vartrack or multihop one or a hop's fact is missing. pieces: each token id's
+    text (tok.decode([id])); q: the question's last position."""
+    parts = [pieces[t] for t in seq[:q + 1]]
+    text = "".join(parts)
+    starts, at = [], 0
+    for t in parts:
+        starts.append(at)
+        at += len(t)
+    docs = text[:text.rfind("Question:")]
+    m = re.search(r"VAR (X\d+) holds $", text)
+    if m:
+        facts, key, rels = {f[1]: f.span(2) for f in re.finditer(r"VAR (X\d+) = ([^ .]+)\.", docs)}, m[1], None
+    else:
+        m = re.search(r"The colleague of (\S+) lives in $", text)
+        if not m:
+            return None
+        key, rels = m[1], [r"works with", r"lives in"]
+    spans = []
+    for h in range(3 if rels is None else len(rels)):
+        if rels is not None:
+            facts = {f[1]: f.span(2) for f in re.finditer(r"(\S+) " + rels[h] + r" ([^ .]+)\.", docs)}
+        if key not in facts:
+            return None
+        lo, hi = facts[key]
+        spans.append([i for i, s0 in enumerate(starts) if s0 < hi and s0 + len(parts[i]) > lo])
+        key = docs[lo:hi]
+        if rels is None and key[:1] != "X":  # the chain reached its value
+            break
+    return spans
+
+
+def probe_plan(sup, specs):
+    """The rows each layer's forward must keep, {layer: [(head, sequence, query position), ...]},
+    and each supervised row's place among them, {kind: [(layer, index), ...]} in sup's order.
+    sup: {kind: [(hop, sequence, query position, targets), ...]}; specs: {kind: [(layer, head,
+    weight) per hop]}. Several kinds (and hops) may share a layer."""
+    probes, where = collections.defaultdict(list), collections.defaultdict(list)
+    for kind, rows_of in sup.items():
+        for h, i, p, _ in rows_of:
+            layer, head, _ = specs[kind][h]
+            where[kind].append((layer, len(probes[layer])))
+            probes[layer].append((head, i, p))
+    return dict(probes), dict(where)
+
+
 def attn_loss(rows, want):
     """Mean -log of the attention each supervised row gives its target positions (summed)."""
     return -torch.stack([r[w].sum().clamp_min(1e-9).log() for r, w in zip(rows, want)]).mean()
@@ -653,6 +720,13 @@ def main(argv=None):
                     help="LAYER.HEAD=WEIGHT: attention supervision of the name each first-hop fact is keyed on: "
                          "at every '<name> works with' of the prompt, that head's attention from 'with' gets a "
                          "loss of WEIGHT x -log(attention on the name's tokens), e.g. 2.3=1")
+    ap.add_argument("--hop-target", default="",
+                    help="L.H,L.H[,L.H]=WEIGHT: attention supervision of the one-step answers' lookups in "
+                         "sequence (" + ", ".join(HOP_TASKS) + "): from the question's last token, the i-th "
+                         "head's attention gets a loss of WEIGHT x -log(attention on the i-th fact's value) "
+                         "(multihop: the colleague, then the city; vartrack: each link to the value, so in a "
+                         "2-link chain the second head reads the value), in layers rising hop by hop, "
+                         "e.g. 4.1,5.1,6.1=1")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
@@ -667,6 +741,9 @@ def main(argv=None):
                     help="with --init: comma-separated indices of this run's layers that are new identity blocks "
                          "(o_proj and down_proj zero); the --init model, with that many fewer layers, fills the "
                          "others in order, e.g. --layers 7 --grow-at 2,5 from a 5-layer model")
+    ap.add_argument("--grow-qk-from", type=int, default=None,
+                    help="with --grow-at: the new blocks copy this (kept) layer's q_proj, k_proj and attention "
+                         "norm, e.g. 4: their heads start out matching queries to keys as its heads do")
     ap.add_argument("--init-run", default="",
                     help="with --init: the run folder (train.json + log.jsonl) whose steps, stage, time and "
                          "curves this run continues")
@@ -687,9 +764,21 @@ def main(argv=None):
         return int(m[1]), int(m[2]), w
     attn_target = head_spec("--attn-target", a.attn_target)
     gather_target = head_spec("--gather-target", a.gather_target)
-    if attn_target and gather_target and attn_target[0] == gather_target[0]:
-        raise SystemExit("--attn-target and --gather-target must name heads of different layers")
-    specs = {k: v for k, v in (("attn", attn_target), ("gather", gather_target)) if v}
+    hop_target = []
+    if a.hop_target:
+        heads, _, w = a.hop_target.rpartition("=")
+        try:
+            hop_target = [head_spec("--hop-target", f"{h}={w}") for h in heads.split(",")]
+        except SystemExit:
+            hop_target = []
+        if not 1 <= len(hop_target) <= 3 or any(x[0] >= y[0] for x, y in zip(hop_target, hop_target[1:])):
+            raise SystemExit(f"--hop-target: '{a.hop_target}' is not L.H[,L.H[,L.H]]=WEIGHT with layers < {a.layers} "
+                             f"rising hop by hop (a hop reads what the one before found), heads < {a.heads} and "
+                             "a weight > 0")
+    # Supervision kinds: {kind: [(layer, head, weight) per hop]} (attn and gather have one hop).
+    specs = {k: [v] for k, v in (("attn", attn_target), ("gather", gather_target)) if v}
+    if hop_target:
+        specs["hop"] = hop_target
     if a.decay_from < 0 or a.decay_steps < 1 or not 0 <= a.lr_min <= 1:
         raise SystemExit("--decay-from must be >= 0, --decay-steps >= 1 and --lr-min in [0, 1]")
 
@@ -751,6 +840,8 @@ def main(argv=None):
         raise SystemExit(f"--grow-at: '{a.grow_at}' is not a comma-separated list of layer indices")
     if grow and not a.init:
         raise SystemExit("--grow-at needs --init")
+    if a.grow_qk_from is not None and not grow:
+        raise SystemExit("--grow-qk-from needs --grow-at")
     ckpt = os.path.join(a.out, "ckpt.pt")
     if a.resume and os.path.exists(ckpt):
         st = load_ckpt(ckpt, dev)
@@ -761,7 +852,7 @@ def main(argv=None):
         warm_from = st.get("warm_from", 0)
         print(f"{a.name}: resumed at step {step}, stage {stage}, {spent / 60:.1f} min", flush=True)
     elif a.init:
-        init_from_hf(model, a.init, grow)
+        init_from_hf(model, a.init, grow, a.grow_qk_from)
         if a.init_run:
             try:
                 with open(os.path.join(a.init_run, "train.json")) as f:
@@ -781,7 +872,8 @@ def main(argv=None):
     print(f"{a.name}: {n_params(model) / 1e6:.3f}M parameters, vocab {len(tok)}, {a.threads} thread(s), "
           f"device {dev}{', bf16 autocast' if a.bf16 else ''}, {a.data_workers} data worker(s)", flush=True)
 
-    seen = {"attn": collections.deque(maxlen=200), "gather": collections.deque(maxlen=200)}
+    seen = {k: collections.deque(maxlen=200) for k in ("attn", "gather", "hop1", "hop2", "hop3")}
+    pieces = [tok.decode([i]) for i in range(len(tok))] if hop_target else None
     colon = tok.encode(":")[0]
     kinds = token_kinds(tok) if gather_target else {}
     rel = tok.encode(" works with")
@@ -810,28 +902,31 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr
         ids, tgt, amask, names, spans = batches.get(step, stage)
-        # Attention supervision: {kind: [(sequence, query position, target positions), ...]}.
-        sup = {"attn": [], "gather": []}
+        # Attention supervision: {kind: [(hop, sequence, query position, target positions), ...]}.
+        sup = {"attn": [], "gather": [], "hop": []}
         for name, sp in zip(names, spans):
-            if name not in LOOKUP_TASKS or not (attn_target or gather_target):
+            if sp is None:
                 continue
-            seq = ids[sp[0]].tolist()
-            w = lookup_target(seq, sp[1], colon) if attn_target else None
-            if w is not None:
-                sup["attn"].append((sp[0], sp[1], [w]))
-            if gather_target:
-                sup["gather"] += [(sp[0], r, span) for r, span in relation_keys(seq[:sp[1] + 1], rel, kinds)]
-        for kind, spec in specs.items():  # each kind's layer keeps its rows, in sup's order
-            if sup[kind]:
-                model.layers[spec[0]].probe = [(spec[1], i, p) for i, p, _ in sup[kind]]
+            if name in LOOKUP_TASKS and (attn_target or gather_target):
+                seq = ids[sp[0]].tolist()
+                w = lookup_target(seq, sp[1], colon) if attn_target else None
+                if w is not None:
+                    sup["attn"].append((0, sp[0], sp[1], [w]))
+                if gather_target:
+                    sup["gather"] += [(0, sp[0], r, span)
+                                      for r, span in relation_keys(seq[:sp[1] + 1], rel, kinds)]
+            if name in HOP_TASKS and hop_target:
+                hops = hop_targets(pieces, ids[sp[0]].tolist(), sp[1]) or []
+                sup["hop"] += [(h, sp[0], sp[1], w) for h, w in enumerate(hops[:len(hop_target)])]
+        probes, where = probe_plan(sup, specs)
+        for layer, pr in probes.items():
+            model.layers[layer].probe = pr
         ids, tgt, amask = ids.to(dev), tgt.to(dev), amask.to(dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits = model(ids)
-        rows = {}
-        for kind, spec in specs.items():
-            if sup[kind]:
-                rows[kind] = model.layers[spec[0]].rows
-                model.layers[spec[0]].probe = None  # no rows kept by later forwards (held-out ppl)
+        rows = {layer: model.layers[layer].rows for layer in probes}
+        for layer in probes:
+            model.layers[layer].probe = None  # no rows kept by later forwards (held-out ppl)
         logits = logits.float()
         ce = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), reduction="none",
                              ignore_index=-100).view(tgt.shape)
@@ -839,10 +934,13 @@ def main(argv=None):
         lm = valid & ~amask
         loss = answer_loss(ce, amask, names, spans, a.first_weight)
         loss = loss + a.lm_weight * ce[lm].mean()
-        for kind, r in rows.items():
-            want = [w for _, _, w in sup[kind]]
-            loss = loss + specs[kind][2] * attn_loss(r, want)
-            seen[kind].extend(x[w].sum().item() for x, w in zip(r, want))
+        for kind, rows_of in sup.items():
+            if rows_of:
+                r = [rows[layer][j] for layer, j in where[kind]]
+                want = [w for _, _, _, w in rows_of]
+                loss = loss + specs[kind][0][2] * attn_loss(r, want)
+                for x, w, (h, _, _, _) in zip(r, want, rows_of):
+                    seen[f"hop{h + 1}" if kind == "hop" else kind].append(x[w].sum().item())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
