@@ -446,15 +446,21 @@ c = {"vocab": len(tok), "dim": 32, "layers": 2, "heads": 4, "kv_heads": 2, "ffn"
      "max_pos": 256, "rope_theta": 10000.0, "eps": 1e-5}
 m = train.Model(c)
 ids = torch.randint(0, len(tok), (2, 40))
+def by_hand(layer, head, i, q):
+    """Attention row of (layer, head) at sequence i, position q, computed from the layer's input
+    and its query/key projections (GQA: heads 2 and 3 read KV head 1)."""
+    with torch.no_grad():
+        x = m.embed_tokens(ids)
+        for B in m.layers[:layer]:
+            x = B(x, m.cos[:40], m.sin[:40])
+        L = m.layers[layer]
+        h = L.input_layernorm(x)
+        rot = lambda t: t * m.cos[:40] + train.rotate_half(t) * m.sin[:40]
+        qq = rot(L.q_proj(h)[i].view(40, 4, 8)[:, head])
+        kk = rot(L.k_proj(h)[i].view(40, 2, 8)[:, head // 2])
+        return (qq[q] @ kk[:q + 1].t() / math.sqrt(8)).softmax(-1)
 L, head, q, w = m.layers[1], 3, 30, 12
-with torch.no_grad():  # layer 1's input, and its query/key by hand (GQA: head 3 reads KV head 1)
-    x = m.embed_tokens(ids)
-    x = m.layers[0](x, m.cos[:40], m.sin[:40])
-    h = L.input_layernorm(x)
-    rot = lambda t: t * m.cos[:40] + train.rotate_half(t) * m.sin[:40]
-    qq = rot(L.q_proj(h)[1].view(40, 4, 8)[:, head])
-    kk = rot(L.k_proj(h)[1].view(40, 2, 8)[:, head // 2])
-    want = (qq[q] @ kk[:q + 1].t() / math.sqrt(8)).softmax(-1)
+want = by_hand(1, head, 1, q)
 L.probe = [(head, 1, q)]
 m(ids)
 row = L.rows[0]
@@ -471,7 +477,24 @@ with torch.no_grad():
     m(ids)
 if not L.rows[0][w].item() > before:
     sys.exit(f"FAIL: a step on attn_loss did not raise the attention on its target ({before} -> {L.rows[0][w].item()})")
-print("ok: --attn-target finds the asked fact's value, keeps the head's attention, and its loss raises it")
+# probe_plan: several kinds and hops sharing a layer each get their own row.
+specs = {"attn": [(1, 0, 1.0)], "gather": [(1, 3, 1.0)], "hop": [(0, 1, 1.0), (1, 2, 1.0)]}
+sup = {"attn": [(0, 0, 30, [3])], "gather": [(0, 1, 20, [2]), (0, 0, 25, [1])],
+       "hop": [(0, 1, 39, [5]), (1, 1, 39, [6]), (1, 0, 33, [7])]}
+probes, where = train.probe_plan(sup, specs)
+for layer, pr in probes.items():
+    m.layers[layer].probe = pr
+with torch.no_grad():
+    m(ids)
+for kind, rows_of in sup.items():
+    for (layer, j), (h, i, q, _) in zip(where[kind], rows_of):
+        head = specs[kind][h][1]
+        if layer != specs[kind][h][0] or (m.layers[layer].rows[j] - by_hand(layer, head, i, q)).abs().max() > 1e-5:
+            sys.exit(f"FAIL: probe_plan paired {kind} hop {h} (sequence {i}, position {q}) with the wrong row")
+if sorted(len(v) for v in probes.values()) != [1, 5]:
+    sys.exit(f"FAIL: probe_plan kept {probes}")
+print("ok: --attn-target finds the asked fact's value, keeps the head's attention, and its loss raises it; "
+      "kinds sharing a layer keep their own rows")
 PY
 for opt in --attn-target --gather-target; do
   for spec in 9.0=1 0.4=1 1.0=0 1.0=x junk; do
@@ -490,10 +513,9 @@ for spec in 9.0=1 0.4,1.0=1 1.0=0 0.0,0.1,1.0,1.1=1 1.0, junk 1.0,0.1=1 1.0,1.1=
   fi
 done
 # --hop-target: hop_targets finds the facts a one-step answer reads, in order (checked against the
-# chain variant of the same prompt, which spells them out), and probe_plan pairs each supervised
-# row with its layer's probe rows when several kinds and hops share a layer.
+# chain variant of the same prompt, which spells them out).
 $py - "$train" "$tmp" "$corpus" <<'PY'
-import math, re, sys, torch
+import re, sys
 sys.path.insert(0, sys.argv[1])
 import bpe, tasks, train
 tok = bpe.Tokenizer.load(sys.argv[2] + "/tok/merges.txt")
@@ -519,38 +541,7 @@ ex["chunks"] = [re.sub(r"VAR X\d+ = \d+\.", "", c) for c in ex["chunks"]]  # the
 p = tasks.prompt_ids(tok, ex)
 if train.hop_targets(pieces, p, len(p) - 1) is not None:
     sys.exit("FAIL: hop_targets followed a chain whose value's link is missing")
-torch.manual_seed(4)
-c = {"vocab": len(tok), "dim": 32, "layers": 2, "heads": 4, "kv_heads": 2, "ffn": 48, "head_dim": 8,
-     "max_pos": 256, "rope_theta": 10000.0, "eps": 1e-5}
-m = train.Model(c)
-ids = torch.randint(0, len(tok), (2, 40))
-def by_hand(layer, head, i, q):
-    with torch.no_grad():
-        x = m.embed_tokens(ids)
-        for L in m.layers[:layer]:
-            x = L(x, m.cos[:40], m.sin[:40])
-        L = m.layers[layer]
-        h = L.input_layernorm(x)
-        rot = lambda t: t * m.cos[:40] + train.rotate_half(t) * m.sin[:40]
-        qq = rot(L.q_proj(h)[i].view(40, 4, 8)[:, head])
-        kk = rot(L.k_proj(h)[i].view(40, 2, 8)[:, head // 2])
-        return (qq[q] @ kk[:q + 1].t() / math.sqrt(8)).softmax(-1)
-specs = {"attn": [(1, 0, 1.0)], "gather": [(1, 3, 1.0)], "hop": [(0, 1, 1.0), (1, 2, 1.0)]}
-sup = {"attn": [(0, 0, 30, [3])], "gather": [(0, 1, 20, [2]), (0, 0, 25, [1])],
-       "hop": [(0, 1, 39, [5]), (1, 1, 39, [6]), (1, 0, 33, [7])]}
-probes, where = train.probe_plan(sup, specs)
-for layer, pr in probes.items():
-    m.layers[layer].probe = pr
-with torch.no_grad():
-    m(ids)
-for kind, rows_of in sup.items():
-    for (layer, j), (h, i, q, _) in zip(where[kind], rows_of):
-        head = specs[kind][h][1]
-        if layer != specs[kind][h][0] or (m.layers[layer].rows[j] - by_hand(layer, head, i, q)).abs().max() > 1e-5:
-            sys.exit(f"FAIL: probe_plan paired {kind} hop {h} (sequence {i}, position {q}) with the wrong row")
-if sorted(len(v) for v in probes.values()) != [1, 5]:
-    sys.exit(f"FAIL: probe_plan kept {probes}")
-print("ok: --hop-target follows each one-step answer's facts, and kinds sharing a layer keep their own rows")
+print("ok: --hop-target follows each one-step answer's facts")
 PY
 echo "ok: a bad --attn-target, --gather-target or --hop-target is refused"
 # The training loop with all three kinds on, two of them sharing layer 1: a run at stage 2 (where
