@@ -542,8 +542,31 @@ p = tasks.prompt_ids(tok, ex)
 if train.hop_targets(pieces, p, len(p) - 1) is not None:
     sys.exit("FAIL: hop_targets followed a chain whose value's link is missing")
 print("ok: --hop-target follows each one-step answer's facts")
+# hop_rows: a batch's hop supervision covers the --hop-tasks prompts only, up to the hop count.
+import torch
+exs = [tasks.generate(t, 1, 3, 20, 8, sys.argv[3], "train")[0] for t in ("vartrack", "multihop", "needle", "multihop")]
+ps = [tasks.prompt_ids(tok, ex) for ex in exs]
+ids = torch.zeros(len(ps), max(map(len, ps)), dtype=torch.long)
+for i, p in enumerate(ps):
+    ids[i, :len(p)] = torch.tensor(p)
+names, spans = [ex["task"] for ex in exs], [(i, len(p) - 1) for i, p in enumerate(ps)]
+spans[3] = None  # no answer in this one
+for tasks_, n, want in ((train.HOP_TASKS, 3, [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1)]),
+                        (("multihop",), 3, [(0, 1), (1, 1)]), (("vartrack",), 2, [(0, 0), (1, 0)])):
+    rows = train.hop_rows(pieces, ids, names, spans, n, tasks_)
+    if [(h, i) for h, i, _, _ in rows] != want or any(
+            q != spans[i][1] or w != train.hop_targets(pieces, ps[i], q)[h] for h, i, q, w in rows):
+        sys.exit(f"FAIL: hop_rows for {tasks_} with {n} hops gave {[(h, i, q) for h, i, q, _ in rows]}")
+print("ok: hop_rows supervises the --hop-tasks prompts' hops only")
 PY
-echo "ok: a bad --attn-target, --gather-target or --hop-target is refused"
+for spec in "" foo vartrack,foo multihop,multihop; do
+  if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+      --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 --hop-target 0.1,1.0=1 \
+      --hop-tasks "$spec" >"$tmp/at.log" 2>&1 || ! grep -q -- "--hop-tasks: '$spec' is not" "$tmp/at.log"; then
+    echo "FAIL: --hop-tasks '$spec' was not refused:"; cat "$tmp/at.log"; exit 1
+  fi
+done
+echo "ok: a bad --attn-target, --gather-target, --hop-target or --hop-tasks is refused"
 # The training loop with all three kinds on, two of them sharing layer 1: a run at stage 2 (where
 # vartrack and multihop are drawn; --init-run carries the stage) logs each kind's attention mass.
 mkdir -p "$tmp/st2"

@@ -618,6 +618,19 @@ def hop_targets(pieces, seq, q):
     return spans
 
 
+def hop_rows(pieces, ids, names, spans, n_hops, tasks=HOP_TASKS):
+    """The hop supervision of a batch, [(hop, sequence, query position, target positions), ...]:
+    for each sequence whose task is in tasks and whose answer span is known, its first n_hops
+    hops (hop_targets). ids: [B, T] token ids; names, spans: the batch's task and (sequence,
+    question's last position) per example, spans[i] None where there is no answer."""
+    out = []
+    for name, sp in zip(names, spans):
+        if sp is not None and name in tasks:
+            hops = hop_targets(pieces, ids[sp[0]].tolist(), sp[1]) or []
+            out += [(h, sp[0], sp[1], w) for h, w in enumerate(hops[:n_hops])]
+    return out
+
+
 def probe_plan(sup, specs):
     """The rows each layer's forward must keep, {layer: [(head, sequence, query position), ...]},
     and each supervised row's place among them, {kind: [(layer, index), ...]} in sup's order.
@@ -727,6 +740,9 @@ def main(argv=None):
                          "(multihop: the colleague, then the city; vartrack: each link to the value, so in a "
                          "2-link chain the second head reads the value), in layers rising hop by hop, "
                          "e.g. 4.1,5.1,6.1=1")
+    ap.add_argument("--hop-tasks", default=",".join(HOP_TASKS),
+                    help="with --hop-target: the one-step tasks whose lookups it supervises, comma-separated, "
+                         "from " + ", ".join(HOP_TASKS) + " (e.g. multihop: vartrack trains on its answers only)")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
@@ -775,6 +791,10 @@ def main(argv=None):
             raise SystemExit(f"--hop-target: '{a.hop_target}' is not L.H[,L.H[,L.H]]=WEIGHT with layers < {a.layers} "
                              f"rising hop by hop (a hop reads what the one before found), heads < {a.heads} and "
                              "a weight > 0")
+    hop_tasks = tuple(t for t in a.hop_tasks.split(",") if t)
+    if not hop_tasks or any(t not in HOP_TASKS for t in hop_tasks) or len(set(hop_tasks)) < len(hop_tasks):
+        raise SystemExit(f"--hop-tasks: '{a.hop_tasks}' is not a comma-separated list of distinct tasks "
+                         f"from {', '.join(HOP_TASKS)}")
     # Supervision kinds: {kind: [(layer, head, weight) per hop]} (attn and gather have one hop).
     specs = {k: [v] for k, v in (("attn", attn_target), ("gather", gather_target)) if v}
     if hop_target:
@@ -915,9 +935,8 @@ def main(argv=None):
                 if gather_target:
                     sup["gather"] += [(0, sp[0], r, span)
                                       for r, span in relation_keys(seq[:sp[1] + 1], rel, kinds)]
-            if name in HOP_TASKS and hop_target:
-                hops = hop_targets(pieces, ids[sp[0]].tolist(), sp[1]) or []
-                sup["hop"] += [(h, sp[0], sp[1], w) for h, w in enumerate(hops[:len(hop_target)])]
+        if hop_target:
+            sup["hop"] = hop_rows(pieces, ids, names, spans, len(hop_target), hop_tasks)
         probes, where = probe_plan(sup, specs)
         for layer, pr in probes.items():
             model.layers[layer].probe = pr
