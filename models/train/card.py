@@ -171,11 +171,14 @@ def main(argv=None):
     if args.get("hop_target"):
         heads, w = args["hop_target"].rsplit("=", 1)
         names = " then ".join(f"layer {h.split('.')[0]} head {h.split('.')[1]}" for h in heads.split(","))
+        hop_tasks = (args.get("hop_tasks") or "vartrack,multihop").split(",")
+        what = {"multihop": "multihop: the asked person's colleague, then the colleague's city",
+                "vartrack": "vartrack: each link of the asked chain, then its value"}
         L.append("- Attention supervision of the one-step answers' lookups in sequence (`--hop-target`, weight "
-                 f"{w}): from the question's last token of vartrack and multihop, {names} onto the value of "
-                 "each fact the answer reads in turn (multihop: the asked person's colleague, then the "
-                 "colleague's city; vartrack: each link of the asked chain, then its value), -log of the "
-                 "attention mass on it. Training only: the model answers with no help.")
+                 f"{w}): from the question's last token of {' and '.join(hop_tasks)}, {names} onto the value of "
+                 f"each fact the answer reads in turn ({'; '.join(what[t] for t in hop_tasks)}), -log of the "
+                 "attention mass on it. Training only: the model answers with no help."
+                 + ("" if "vartrack" in hop_tasks else " vartrack trains on its answers only."))
     L.append("- Curriculum (prompt length and task mix grow when the last "
              f"{args['window']} task samples reach {args['advance']:.0%} exact match):")
     for i, (chunks, words, names) in enumerate(info["stages"]):
@@ -193,6 +196,8 @@ def main(argv=None):
     init = ""
     if args.get("init"):
         grown = f", grown by identity blocks at layers {args['grow_at']}" if args.get("grow_at") else ""
+        if args.get("grow_at") and args.get("grow_qk_from") is not None:
+            grown += f" whose queries, keys and attention norm start as layer {args['grow_qk_from']}'s"
         init = f"from the weights of an earlier run (`--init`{grown}: a fresh optimizer), "
     L.append(f"- AdamW (β 0.9/0.95, weight decay 0.01), {init}learning rate {args['lr']:g} after {args['warmup']} warm-up "
              f"steps, {sched}; ~{args['tokens']} tokens per step; seed {args['seed']}.")

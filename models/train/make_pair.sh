@@ -8,7 +8,7 @@
 #                                     held-out prompts, model cards, curves (models/cards/)
 #   models/train/make_pair.sh         both
 #
-# Environment: PRIMARY_STEPS1 ... PRIMARY_STEPS9 / PRIMARY_STEPS / AUX_STEPS (the shipped runs'
+# Environment: PRIMARY_STEPS1 ... PRIMARY_STEPS13 / PRIMARY_STEPS / AUX_STEPS (the shipped runs'
 # step counts: the primary's base mix up to PRIMARY_STEPS1, its re-weighted mix at a constant
 # learning rate up to PRIMARY_STEPS2, then the same mix with the learning rate falling linearly
 # to LR_MIN x over COOL_STEPS steps (then held there) up to PRIMARY_STEPS3; then, with the
@@ -18,7 +18,9 @@
 # from those weights, at a constant rate up to PRIMARY_STEPS7, cooled down over COOL3_STEPS up to
 # PRIMARY_STEPS8; then a second fine-tune (primary-att) from those, with attention supervision
 # of the first hop, at a constant rate up to PRIMARY_STEPS9, cooled down over COOL4_STEPS up to
-# PRIMARY_STEPS),
+# PRIMARY_STEPS10; then a third (primary-hop) from those, grown to 7 layers, with the one-step
+# answers' lookups supervised, at a constant rate up to PRIMARY_STEPS11, re-weighted up to
+# PRIMARY_STEPS12 and again up to PRIMARY_STEPS13, cooled down over COOL5_STEPS up to PRIMARY_STEPS),
 # MINUTES (an optional wall-clock cap per run, default none), WORK (scratch folder, default
 # build/train), CACHECLIP_CORPUS (the Wikipedia passages, default ../shared/corpus/...),
 # EVAL_N (prompts per task, default 200), CACHECLIP_BIN (default build/cacheclip),
@@ -40,11 +42,16 @@ primary_steps6=${PRIMARY_STEPS6:-13334}
 primary_steps7=${PRIMARY_STEPS7:-15674}
 primary_steps8=${PRIMARY_STEPS8:-15874}
 primary_steps9=${PRIMARY_STEPS9:-17574}
-primary_steps=${PRIMARY_STEPS:-17874}
+primary_steps10=${PRIMARY_STEPS10:-17874}
+primary_steps11=${PRIMARY_STEPS11:-18524}
+primary_steps12=${PRIMARY_STEPS12:-19765}
+primary_steps13=${PRIMARY_STEPS13:-20500}
+primary_steps=${PRIMARY_STEPS:-20700}
 cool_steps=${COOL_STEPS:-1000}
 cool2_steps=${COOL2_STEPS:-350}
 cool3_steps=${COOL3_STEPS:-200}
 cool4_steps=${COOL4_STEPS:-300}
+cool5_steps=${COOL5_STEPS:-200}
 lr_min=${LR_MIN:-0.1}
 aux_steps=${AUX_STEPS:-15371}
 eval_n=${EVAL_N:-200}
@@ -104,6 +111,25 @@ primary_phase8=("${primary_phase7[@]}" --decay-from "$primary_steps7" --decay-st
 primary_phase9=("${primary_phase7[@]}" --seed 14 --attn-target 4.1=1 --gather-target 2.3=1 --bf16
   --task-weights multihop-crowd=3,multihop-chain=3,vartrack-chain=6,vartrack=0.5,multihop=0.5)
 primary_phase10=("${primary_phase9[@]}" --decay-from "$primary_steps9" --decay-steps "$cool4_steps" --lr-min "$lr_min")
+# Its eleventh: a third fine-tune (primary-hop) from the tenth's weights, grown to 7 layers by
+# two identity blocks at layers 5 and 6 whose queries, keys and attention norm start as layer 4's
+# (the lookup head's layer), for the one-step answers (docs/QUALITY.md): after phase ten no head
+# read multihop's colleague from the question's last token, and the heads reading cities split
+# between the two. --hop-target pulls head 4.1 onto the colleague and head 5.1 onto the
+# colleague's city (--hop-tasks multihop: supervising vartrack's three hops too took its
+# one-step answers from 0.45 to 0.07 in 650 steps); the one-step tasks weighted 8x. The twelfth:
+# vartrack-chain (which fell to 0.70 in the eleventh's mix) and multihop-chain weighted up,
+# vartrack down. The thirteenth: multikey (0.790 on the card's prompts at step 19,621, from
+# 0.915) weighted up too, at the constant rate to PRIMARY_STEPS13, then cooled down. (The shipped
+# run started from the tenth's F16 GGUF converted back to HF.)
+primary_phase11=("${primary_phase7[@]}" --layers 7 --seed 22 --attn-target 4.1=1 --gather-target 2.3=1 --bf16
+  --hop-target 4.1,5.1,6.1=3 --hop-tasks multihop
+  --task-weights multihop-crowd=2,multihop-chain=2,vartrack-chain=4,vartrack=8,multihop=8)
+primary_phase12=("${primary_phase11[@]}" --seed 23
+  --task-weights multihop-crowd=2,multihop-chain=4,vartrack-chain=8,vartrack=4,multihop=8)
+primary_phase13=("${primary_phase12[@]}" --seed 24
+  --task-weights multihop-crowd=2,multihop-chain=4,vartrack-chain=8,vartrack=4,multihop=8,multikey=3
+  --decay-from "$primary_steps13" --decay-steps "$cool5_steps" --lr-min "$lr_min")
 
 if [[ "$what" == all || "$what" == train ]]; then
   $py "$train/bpe.py" --vocab 2048 --out "$work/tokenizer" "$corpus"
@@ -126,7 +152,14 @@ if [[ "$what" == all || "$what" == train ]]; then
     nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase9[@]}" --resume \
       --init "$work/primary-ft/hf" --init-run "$work/primary-ft" --max-steps "$primary_steps9" --out "$work/primary-att" &&
     nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase10[@]}" --resume \
-      --max-steps "$primary_steps" --out "$work/primary-att") >"$work/primary.out" 2>&1 &
+      --max-steps "$primary_steps10" --out "$work/primary-att" &&
+    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase11[@]}" --resume \
+      --init "$work/primary-att/hf" --init-run "$work/primary-att" --grow-at 5,6 --grow-qk-from 4 \
+      --max-steps "$primary_steps11" --out "$work/primary-hop" &&
+    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase12[@]}" --resume \
+      --max-steps "$primary_steps12" --out "$work/primary-hop" &&
+    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase13[@]}" --resume \
+      --max-steps "$primary_steps" --out "$work/primary-hop") >"$work/primary.out" 2>&1 &
   p1=$!
   nice -n 10 $py "$train/train.py" "${aux[@]}" "${common[@]}" --max-steps "$aux_steps" --out "$work/aux" >"$work/aux.out" 2>&1 &
   p2=$!
@@ -135,7 +168,7 @@ if [[ "$what" == all || "$what" == train ]]; then
 fi
 
 if [[ "$what" == all || "$what" == ship ]]; then
-  declare -A run=([primary]="$work/primary-att" [aux]="$work/aux")
+  declare -A run=([primary]="$work/primary-hop" [aux]="$work/aux")
   for m in primary aux; do
     [[ -f "${run[$m]}/hf/model.safetensors" ]] || { echo "make_pair: no trained $m in ${run[$m]}" >&2; exit 1; }
     "$bin" convert "${run[$m]}/hf" "$root/models/cacheclip-$m.gguf" --type f16
