@@ -170,8 +170,12 @@ def main(argv=None):
                  + "; ".join(sup) + ". Training only: the model answers with no help.")
     if args.get("hop_target"):
         heads, w = args["hop_target"].rsplit("=", 1)
-        names = " then ".join(f"layer {h.split('.')[0]} head {h.split('.')[1]}" for h in heads.split(","))
         hop_tasks = (args.get("hop_tasks") or "vartrack,multihop").split(",")
+        heads = heads.split(",")
+        used = heads[:3 if "vartrack" in hop_tasks else 2]  # multihop reads two facts, vartrack up to three
+        names = " then ".join(f"layer {h.split('.')[0]} head {h.split('.')[1]}" for h in used)
+        if len(used) < len(heads):
+            names += f" ({', '.join(heads[len(used):])} named too, unused: multihop has two hops)"
         what = {"multihop": "multihop: the asked person's colleague, then the colleague's city",
                 "vartrack": "vartrack: each link of the asked chain, then its value"}
         L.append("- Attention supervision of the one-step answers' lookups in sequence (`--hop-target`, weight "
