@@ -170,12 +170,12 @@ def main(argv=None):
                  + "; ".join(sup) + ". Training only: the model answers with no help.")
     if args.get("hop_target"):
         heads, w = args["hop_target"].rsplit("=", 1)
-        hop_tasks = (args.get("hop_tasks") or "vartrack,multihop").split(",")
+        hop_tasks = args["hop_tasks"].split(",") if args.get("hop_tasks") else list(tasks.MAX_HOPS)
         heads = heads.split(",")
-        used = heads[:3 if "vartrack" in hop_tasks else 2]  # multihop reads two facts, vartrack up to three
+        used = heads[:max(tasks.MAX_HOPS[t] for t in hop_tasks)]
         names = " then ".join(f"layer {h.split('.')[0]} head {h.split('.')[1]}" for h in used)
         if len(used) < len(heads):
-            names += f" ({', '.join(heads[len(used):])} named too, unused: multihop has two hops)"
+            names += f" ({', '.join(heads[len(used):])} named too, unused: no supervised task reads that many facts)"
         what = {"multihop": "multihop: the asked person's colleague, then the colleague's city",
                 "vartrack": "vartrack: each link of the asked chain, then its value"}
         L.append("- Attention supervision of the one-step answers' lookups in sequence (`--hop-target`, weight "

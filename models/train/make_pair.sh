@@ -116,7 +116,8 @@ primary_phase10=("${primary_phase9[@]}" --decay-from "$primary_steps9" --decay-s
 # (the lookup head's layer), for the one-step answers (docs/QUALITY.md): after phase ten no head
 # read multihop's colleague from the question's last token, and the heads reading cities split
 # between the two. --hop-target pulls head 4.1 onto the colleague and head 5.1 onto the
-# colleague's city (--hop-tasks multihop: supervising vartrack's three hops too took its
+# colleague's city (6.1, named as in the shipped run, reads nothing: multihop has two hops;
+# --hop-tasks multihop: supervising vartrack's three hops too took its
 # one-step answers from 0.45 to 0.07 in 650 steps); the one-step tasks weighted 8x. The twelfth:
 # vartrack-chain (which fell to 0.70 in the eleventh's mix) and multihop-chain weighted up,
 # vartrack down. The thirteenth: multikey (0.790 on the card's prompts at step 19,621, from

@@ -51,6 +51,9 @@ import sys
 # The answer-by-chain variants and the base task whose prompts each answers.
 VARIANTS = {"vartrack-chain": "vartrack", "multihop-chain": "multihop", "multihop-crowd": "multihop"}
 TASKS = ("needle", "multikey", "multivalue", "vartrack", "multihop", "boundary") + tuple(VARIANTS)
+# The most facts a one-step answer reads in turn: vartrack's chain has up to 3 links (one per
+# chunk), multihop's a "works with" then a "lives in" fact.
+MAX_HOPS = {"vartrack": 3, "multihop": 2}
 PREFIX = "Answer the question using only the documents. Give the answer alone.\n\n"
 
 _WORDS = ("the river valley town market winter summer stone bridge old road north south light "
@@ -157,7 +160,7 @@ class Gen:
         elif task in ("vartrack", "vartrack-chain"):
             # Two chains (the second a distractor with its own value): the answer needs the
             # asked chain followed link by link, every link in a different chunk.
-            hops = min(n_chunks, 3)
+            hops = min(n_chunks, MAX_HOPS["vartrack"])
             used = set()
 
             def fresh():

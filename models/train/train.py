@@ -581,7 +581,7 @@ def relation_keys(seq, rel, kinds):
 # The one-step tasks whose answer needs lookups in sequence inside one forward pass:
 # "Answer: VAR X3 holds " reads X3 = X2, X2 = X1, X1 = 123456; "Answer: The colleague of Tina-42
 # lives in " reads Tina-42 works with Anna-17, Anna-17 lives in Nantes.
-HOP_TASKS = ("vartrack", "multihop")
+HOP_TASKS = tuple(tasks.MAX_HOPS)
 
 
 def hop_targets(pieces, seq, q):
@@ -605,7 +605,7 @@ def hop_targets(pieces, seq, q):
             return None
         key, rels = m[1], [r"works with", r"lives in"]
     spans = []
-    for h in range(3 if rels is None else len(rels)):
+    for h in range(tasks.MAX_HOPS["vartrack"] if rels is None else len(rels)):
         if rels is not None:
             facts = {f[1]: f.span(2) for f in re.finditer(r"(\S+) " + rels[h] + r" ([^ .]+)\.", docs)}
         if key not in facts:
@@ -618,14 +618,14 @@ def hop_targets(pieces, seq, q):
     return spans
 
 
-def hop_rows(pieces, ids, names, spans, n_hops, tasks=HOP_TASKS):
+def hop_rows(pieces, ids, names, spans, n_hops, which=HOP_TASKS):
     """The hop supervision of a batch, [(hop, sequence, query position, target positions), ...]:
-    for each sequence whose task is in tasks and whose answer span is known, its first n_hops
+    for each sequence whose task is in which and whose answer span is known, its first n_hops
     hops (hop_targets). ids: [B, T] token ids; names, spans: the batch's task and (sequence,
     question's last position) per example, spans[i] None where there is no answer."""
     out = []
     for name, sp in zip(names, spans):
-        if sp is not None and name in tasks:
+        if sp is not None and name in which:
             hops = hop_targets(pieces, ids[sp[0]].tolist(), sp[1]) or []
             out += [(h, sp[0], sp[1], w) for h, w in enumerate(hops[:n_hops])]
     return out
@@ -787,7 +787,7 @@ def main(argv=None):
             hop_target = [head_spec("--hop-target", f"{h}={w}") for h in heads.split(",")]
         except SystemExit:
             hop_target = []
-        if not 1 <= len(hop_target) <= 3 or any(x[0] >= y[0] for x, y in zip(hop_target, hop_target[1:])):
+        if not 1 <= len(hop_target) <= max(tasks.MAX_HOPS.values()) or any(x[0] >= y[0] for x, y in zip(hop_target, hop_target[1:])):
             raise SystemExit(f"--hop-target: '{a.hop_target}' is not L.H[,L.H[,L.H]]=WEIGHT with layers < {a.layers} "
                              f"rising hop by hop (a hop reads what the one before found), heads < {a.heads} and "
                              "a weight > 0")
