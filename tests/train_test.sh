@@ -557,16 +557,45 @@ for tasks_, n, want in ((train.HOP_TASKS, 3, [(0, 0), (1, 0), (2, 0), (0, 1), (1
     if [(h, i) for h, i, _, _ in rows] != want or any(
             q != spans[i][1] or w != train.hop_targets(pieces, ps[i], q)[h] for h, i, q, w in rows):
         sys.exit(f"FAIL: hop_rows for {tasks_} with {n} hops gave {[(h, i, q) for h, i, q, _ in rows]}")
-print("ok: hop_rows supervises the --hop-tasks prompts' hops only")
+# ... and a task's ":N" of --hop-tasks stops its supervision at N hops.
+for which, n, want in (({"vartrack": 1, "multihop": None}, 3, [(0, 0), (0, 1), (1, 1)]),
+                       ({"vartrack": 2}, 1, [(0, 0)]), ({"multihop": 1, "vartrack": None}, 3, [(0, 0), (1, 0), (2, 0), (0, 1)])):
+    rows = train.hop_rows(pieces, ids, names, spans, n, which)
+    if [(h, i) for h, i, _, _ in rows] != want:
+        sys.exit(f"FAIL: hop_rows for {which} with {n} hops gave {[(h, i) for h, i, _, _ in rows]}, not {want}")
+if train.parse_hop_tasks("multihop,vartrack:1") != {"multihop": None, "vartrack": 1}:
+    sys.exit(f"FAIL: parse_hop_tasks read {train.parse_hop_tasks('multihop,vartrack:1')}")
+print("ok: hop_rows supervises the --hop-tasks prompts' hops only, up to a task's :N")
+# var_keys: every "VAR <name> =" of a vartrack prompt and its question's "VAR <name> hold", the
+# name's tokens exactly and the '=' or ' hold' after it; none in a multihop prompt.
+for ex in tasks.generate("vartrack", 20, 3, 20, 8, sys.argv[3], "train"):
+    p = tasks.prompt_ids(tok, ex)
+    text = tok.decode(p)
+    want = re.findall(r"VAR (X\d+)( =| hold)", text)
+    got = [(tok.decode([p[i] for i in span]).strip(), pieces[p[q]]) for q, span in train.var_keys(pieces, p)]
+    if len(got) != len(want) or len(want) != 2 * min(3, len(ex["chunks"])) + 2 or any(
+            g[0] != w[0] or not g[1].strip() or not w[1].strip().startswith(g[1].strip()) for g, w in zip(got, want)):
+        sys.exit(f"FAIL: var_keys found {got}, the prompt has {want}")
+    if any(q <= span[-1] or span != list(range(span[0], span[-1] + 1)) for q, span in train.var_keys(pieces, p)):
+        sys.exit("FAIL: var_keys put a query before its name's end, or split a name")
+ex = tasks.generate("multihop", 1, 3, 20, 8, sys.argv[3], "train")[0]
+if train.var_keys(pieces, tasks.prompt_ids(tok, ex)):
+    sys.exit("FAIL: var_keys found a VAR name in a multihop prompt")
+print("ok: --var-gather-target finds each vartrack name and the token after it")
 PY
-for spec in "" foo vartrack,foo multihop,multihop; do
+for spec in "" foo vartrack,foo multihop,multihop multihop:0 vartrack:4 multihop:x multihop,vartrack:1,multihop:1; do
   if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
       --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 --hop-target 0.1,1.0=1 \
       --hop-tasks "$spec" >"$tmp/at.log" 2>&1 || ! grep -q -- "--hop-tasks: '$spec' is not" "$tmp/at.log"; then
     echo "FAIL: --hop-tasks '$spec' was not refused:"; cat "$tmp/at.log"; exit 1
   fi
 done
-echo "ok: a bad --attn-target, --gather-target, --hop-target or --hop-tasks is refused"
+if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 --var-gather-target 2.0=1 \
+    >"$tmp/at.log" 2>&1 || ! grep -q -- "--var-gather-target: '2.0=1' is not LAYER.HEAD=WEIGHT" "$tmp/at.log"; then
+  echo "FAIL: --var-gather-target 2.0=1 (layer 2 of 2) was not refused:"; cat "$tmp/at.log"; exit 1
+fi
+echo "ok: a bad --attn-target, --gather-target, --var-gather-target, --hop-target or --hop-tasks is refused"
 # The training loop with all three kinds on, two of them sharing layer 1: a run at stage 2 (where
 # vartrack and multihop are drawn; --init-run carries the stage) logs each kind's attention mass.
 mkdir -p "$tmp/st2"
@@ -582,13 +611,14 @@ $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 
   --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/sup" --max-steps "$steps" --tokens 1024 --log-every 1 \
   --init "$tmp/back" --init-run "$tmp/st2" --add-tasks multihop-chain \
   --task-weights vartrack=30,multihop=30,multihop-chain=30 --hop-target 0.1,1.2=1 --attn-target 1.0=1 \
-  --gather-target 0.3=1 >"$tmp/sup.log" 2>&1 || { echo "FAIL: a run with attention supervision:"; cat "$tmp/sup.log"; exit 1; }
+  --gather-target 0.3=1 --var-gather-target 0.2=1 --hop-tasks multihop,vartrack:1 >"$tmp/sup.log" 2>&1 || { echo "FAIL: a run with attention supervision:"; cat "$tmp/sup.log"; exit 1; }
 $py - "$tmp/sup/log.jsonl" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-got = {k for r in recs for k in ("attn", "gather", "hop1", "hop2") if k in r and 0 < r[k] <= 1}
-if got != {"attn", "gather", "hop1", "hop2"}:
+got = {k for r in recs for k in ("attn", "gather", "vgather", "hop1", "hop2") if k in r and 0 < r[k] <= 1}
+if got != {"attn", "gather", "vgather", "hop1", "hop2"}:
     sys.exit(f"FAIL: the supervised run logged attention masses for {sorted(got)} only")
-print("ok: a run with --hop-target, --attn-target and --gather-target (two in one layer) trains and logs each")
+print("ok: a run with --hop-target, --attn-target, --gather-target and --var-gather-target (two in layer 0, "
+      "two in layer 1) trains and logs each")
 PY
 echo "all training script checks passed"

@@ -164,20 +164,33 @@ def main(argv=None):
         lh, w = args["attn_target"].split("=")
         sup.append(f"layer {lh.split('.')[0]} head {lh.split('.')[1]}'s attention from the question's last token onto "
                    f"the asked fact's value (weight {w}, `--attn-target`)")
+    if args.get("var_gather_target"):
+        lh, w = args["var_gather_target"].split("=")
+        L.append(f"- Attention supervision of the vartrack names (`--var-gather-target`, weight {w}): layer "
+                 f"{lh.split('.')[0]} head {lh.split('.')[1]}'s attention from the '=' of every 'VAR <name> =' "
+                 "and the ' hold' of the question's 'VAR <name> hold' onto that name's tokens (' X' and four "
+                 "digits: no single token tells two names apart), -log of the attention mass on them. "
+                 "Training only.")
     if sup:
         L.append("- Attention supervision of the first hop of multihop-chain and multihop-crowd "
                  "(\"Tina-42 works with\" -> \" Anna-17\"), -log of the attention mass on the target: "
                  + "; ".join(sup) + ". Training only: the model answers with no help.")
     if args.get("hop_target"):
         heads, w = args["hop_target"].rsplit("=", 1)
-        hop_tasks = args["hop_tasks"].split(",") if args.get("hop_tasks") else list(tasks.MAX_HOPS)
+        # --hop-tasks "multihop,vartrack:1": a task's ":N" stops its supervision at N hops.
+        limit = {t: int(n) if n else tasks.MAX_HOPS[t] for t, _, n in
+                 (x.partition(":") for x in (args.get("hop_tasks") or ",".join(tasks.MAX_HOPS)).split(","))}
+        hop_tasks = list(limit)
         heads = heads.split(",")
-        used = heads[:max(tasks.MAX_HOPS[t] for t in hop_tasks)]
+        used = heads[:max(min(tasks.MAX_HOPS[t], limit[t]) for t in hop_tasks)]
         names = " then ".join(f"layer {h.split('.')[0]} head {h.split('.')[1]}" for h in used)
         if len(used) < len(heads):
             names += f" ({', '.join(heads[len(used):])} named too, unused: no supervised task reads that many facts)"
         what = {"multihop": "multihop: the asked person's colleague, then the colleague's city",
                 "vartrack": "vartrack: each link of the asked chain, then its value"}
+        for t in hop_tasks:
+            if limit[t] < tasks.MAX_HOPS[t]:
+                what[t] += f" (the first {'hop' if limit[t] == 1 else f'{limit[t]} hops'} only, `{t}:{limit[t]}`)"
         L.append("- Attention supervision of the one-step answers' lookups in sequence (`--hop-target`, weight "
                  f"{w}): from the question's last token of {' and '.join(hop_tasks)}, {names} onto the value of "
                  f"each fact the answer reads in turn ({'; '.join(what[t] for t in hop_tasks)}), -log of the "

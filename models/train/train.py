@@ -621,13 +621,56 @@ def hop_targets(pieces, seq, q):
 def hop_rows(pieces, ids, names, spans, n_hops, which=HOP_TASKS):
     """The hop supervision of a batch, [(hop, sequence, query position, target positions), ...]:
     for each sequence whose task is in which and whose answer span is known, its first n_hops
-    hops (hop_targets). ids: [B, T] token ids; names, spans: the batch's task and (sequence,
-    question's last position) per example, spans[i] None where there is no answer."""
+    hops (hop_targets), or fewer where which maps the task to a smaller count. ids: [B, T] token
+    ids; names, spans: the batch's task and (sequence, question's last position) per example,
+    spans[i] None where there is no answer; which: task names, or {task: hop count or None}."""
+    limit = which if isinstance(which, dict) else dict.fromkeys(which)
     out = []
     for name, sp in zip(names, spans):
-        if sp is not None and name in which:
+        if sp is not None and name in limit:
             hops = hop_targets(pieces, ids[sp[0]].tolist(), sp[1]) or []
-            out += [(h, sp[0], sp[1], w) for h, w in enumerate(hops[:n_hops])]
+            n = n_hops if limit[name] is None else min(n_hops, limit[name])
+            out += [(h, sp[0], sp[1], w) for h, w in enumerate(hops[:n])]
+    return out
+
+
+def parse_hop_tasks(spec):
+    """--hop-tasks "multihop,vartrack:1" -> {"multihop": None, "vartrack": 1} (None: every hop
+    --hop-target names); None when spec is not distinct HOP_TASKS, each with an optional
+    ':N' of 1 to its task's MAX_HOPS."""
+    out = {}
+    for item in spec.split(","):
+        name, colon, n = item.partition(":")
+        if name not in HOP_TASKS or name in out:
+            return None
+        if colon:
+            if not n.isdigit() or not 1 <= int(n) <= tasks.MAX_HOPS[name]:
+                return None
+            out[name] = int(n)
+        else:
+            out[name] = None
+    return out
+
+
+def var_keys(pieces, seq):
+    """[(query position, [the name's positions]), ...] for each "VAR <name> =" (a vartrack fact)
+    and "VAR <name> hold" (its question) in seq: the '=' or ' hold' token, which must carry the
+    name's digits for a lookup to match the fact's left side to the question's name (every name
+    is ' X' and four digit tokens, so no one token tells two names apart). pieces: each token
+    id's text."""
+    parts = [pieces[t] for t in seq]
+    starts, at = [], 0
+    for t in parts:
+        starts.append(at)
+        at += len(t)
+    text = "".join(parts)
+    out = []
+    for m in re.finditer(r"VAR (X\d+)( =| hold)", text):
+        (lo, hi), c = m.span(1), m.start(2) + 1  # the query: the '=', or the 'h' of ' hold'
+        name = [i for i, s0 in enumerate(starts) if s0 < hi and s0 + len(parts[i]) > lo]
+        q = max(i for i, s0 in enumerate(starts) if s0 <= c)
+        if q > name[-1]:
+            out.append((q, name))
     return out
 
 
@@ -743,6 +786,11 @@ def main(argv=None):
     ap.add_argument("--hop-tasks", default=",".join(HOP_TASKS),
                     help="with --hop-target: the one-step tasks whose lookups it supervises, comma-separated, "
                          "from " + ", ".join(HOP_TASKS) + " (e.g. multihop: vartrack trains on its answers only)")
+    ap.add_argument("--var-gather-target", default="",
+                    help="LAYER.HEAD=WEIGHT: attention supervision of the name each vartrack fact and question "
+                         "is keyed on: at every 'VAR <name> =' and 'VAR <name> hold' of a vartrack prompt, that "
+                         "head's attention from '=' or ' hold' gets a loss of WEIGHT x -log(attention on the "
+                         "name's tokens), e.g. 2.2=1")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
@@ -791,12 +839,14 @@ def main(argv=None):
             raise SystemExit(f"--hop-target: '{a.hop_target}' is not L.H[,L.H[,L.H]]=WEIGHT with layers < {a.layers} "
                              f"rising hop by hop (a hop reads what the one before found), heads < {a.heads} and "
                              "a weight > 0")
-    hop_tasks = tuple(t for t in a.hop_tasks.split(",") if t)
-    if not hop_tasks or any(t not in HOP_TASKS for t in hop_tasks) or len(set(hop_tasks)) < len(hop_tasks):
+    hop_tasks = parse_hop_tasks(a.hop_tasks)
+    if hop_tasks is None:
         raise SystemExit(f"--hop-tasks: '{a.hop_tasks}' is not a comma-separated list of distinct tasks "
-                         f"from {', '.join(HOP_TASKS)}")
-    # Supervision kinds: {kind: [(layer, head, weight) per hop]} (attn and gather have one hop).
-    specs = {k: [v] for k, v in (("attn", attn_target), ("gather", gather_target)) if v}
+                         f"from {', '.join(HOP_TASKS)}, each with an optional :N of 1 to its hop count "
+                         f"({', '.join(f'{k} {v}' for k, v in tasks.MAX_HOPS.items())})")
+    # Supervision kinds: {kind: [(layer, head, weight) per hop]} (attn, gather and vgather have one hop).
+    var_gather = head_spec("--var-gather-target", a.var_gather_target)
+    specs = {k: [v] for k, v in (("attn", attn_target), ("gather", gather_target), ("vgather", var_gather)) if v}
     if hop_target:
         specs["hop"] = hop_target
     if a.decay_from < 0 or a.decay_steps < 1 or not 0 <= a.lr_min <= 1:
@@ -892,8 +942,8 @@ def main(argv=None):
     print(f"{a.name}: {n_params(model) / 1e6:.3f}M parameters, vocab {len(tok)}, {a.threads} thread(s), "
           f"device {dev}{', bf16 autocast' if a.bf16 else ''}, {a.data_workers} data worker(s)", flush=True)
 
-    seen = {k: collections.deque(maxlen=200) for k in ("attn", "gather", "hop1", "hop2", "hop3")}
-    pieces = [tok.decode([i]) for i in range(len(tok))] if hop_target else None
+    seen = {k: collections.deque(maxlen=200) for k in ("attn", "gather", "vgather", "hop1", "hop2", "hop3")}
+    pieces = [tok.decode([i]) for i in range(len(tok))] if hop_target or var_gather else None
     colon = tok.encode(":")[0]
     kinds = token_kinds(tok) if gather_target else {}
     rel = tok.encode(" works with")
@@ -923,10 +973,12 @@ def main(argv=None):
             g["lr"] = lr
         ids, tgt, amask, names, spans = batches.get(step, stage)
         # Attention supervision: {kind: [(hop, sequence, query position, target positions), ...]}.
-        sup = {"attn": [], "gather": [], "hop": []}
+        sup = {"attn": [], "gather": [], "vgather": [], "hop": []}
         for name, sp in zip(names, spans):
             if sp is None:
                 continue
+            if var_gather and tasks.VARIANTS.get(name, name) == "vartrack":
+                sup["vgather"] += [(0, sp[0], r, span) for r, span in var_keys(pieces, ids[sp[0], :sp[1] + 1].tolist())]
             if name in LOOKUP_TASKS and (attn_target or gather_target):
                 seq = ids[sp[0]].tolist()
                 w = lookup_target(seq, sp[1], colon) if attn_target else None
