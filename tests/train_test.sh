@@ -464,12 +464,16 @@ want = by_hand(1, head, 1, q)
 L.probe = [(head, 1, q)]
 m(ids)
 row = L.rows[0]
-if row.shape != (q + 1,) or (row - want).abs().max() > 1e-5:
-    sys.exit(f"FAIL: the probe's row differs from the attention computed by hand by {(row - want).abs().max()}")
+if row.shape != (40,) or (row[:q + 1] - want).abs().max() > 1e-5 or row[q + 1:].abs().max() != 0:
+    sys.exit(f"FAIL: the probe's row differs from the attention computed by hand (zero past {q}): {row}")
 before = row[w].item()
 opt = torch.optim.SGD(m.parameters(), lr=0.5)
 if abs(train.attn_loss(L.rows, [[w, w + 1]]).item() + math.log(row[w].item() + row[w + 1].item())) > 1e-5:
     sys.exit("FAIL: attn_loss of a span is not -log of the attention summed over it")
+two = torch.stack([row, row.flip(0)])
+got = train.attn_mass(two, [[w, w + 1], 3]).tolist()
+if max(abs(got[0] - row[w].item() - row[w + 1].item()), abs(got[1] - row[39 - 3].item())) > 1e-6:
+    sys.exit(f"FAIL: attn_mass of two rows gave {got}")
 train.attn_loss(L.rows, [w]).backward()
 opt.step()
 L.probe = [(head, 1, q)]
@@ -489,7 +493,8 @@ with torch.no_grad():
 for kind, rows_of in sup.items():
     for (layer, j), (h, i, q, _) in zip(where[kind], rows_of):
         head = specs[kind][h][1]
-        if layer != specs[kind][h][0] or (m.layers[layer].rows[j] - by_hand(layer, head, i, q)).abs().max() > 1e-5:
+        r = m.layers[layer].rows[j]
+        if layer != specs[kind][h][0] or (r[:q + 1] - by_hand(layer, head, i, q)).abs().max() > 1e-5 or r[q + 1:].any():
             sys.exit(f"FAIL: probe_plan paired {kind} hop {h} (sequence {i}, position {q}) with the wrong row")
 if sorted(len(v) for v in probes.values()) != [1, 5]:
     sys.exit(f"FAIL: probe_plan kept {probes}")

@@ -101,7 +101,8 @@ class Block(nn.Module):
         self.up_proj = nn.Linear(d, c["ffn"], bias=False)
         self.down_proj = nn.Linear(c["ffn"], d, bias=False)
         # --attn-target / --gather-target: [(head, sequence, query position), ...] whose attention
-        # rows the next forward keeps in self.rows (1-D tensors over key positions, in the graph).
+        # rows the next forward keeps in self.rows (a tensor, one row per probe over all key
+        # positions, zero past the query's, in the graph).
         self.probe, self.rows = None, []
 
     def forward(self, x, cos, sin):
@@ -117,8 +118,13 @@ class Block(nn.Module):
             v = v.repeat_interleave(self.h // self.kvh, dim=1)
         a = _sdpa(q, k, v)
         if self.probe:
-            self.rows = [((q[i, hh, p].float() @ k[i, hh, :p + 1].float().t()) / math.sqrt(self.hd)).softmax(-1)
-                         for hh, i, p in self.probe]
+            # All kept rows in one batched product (one kernel each, not one per row: a GPU step
+            # keeps hundreds): row j is head hh's attention from position p of sequence i, zero
+            # past p.
+            hh, ii, pp = (torch.tensor(col, device=x.device) for col in zip(*self.probe))
+            s = torch.einsum("pd,ptd->pt", q[ii, hh, pp].float(), k[ii, hh].float()) / math.sqrt(self.hd)
+            self.rows = s.masked_fill(torch.arange(t, device=x.device)[None, :] > pp[:, None],
+                                      float("-inf")).softmax(-1)
         x = x + self.o_proj(a.transpose(1, 2).reshape(b, t, self.h * self.hd))
         h = self.post_attention_layernorm(x)
         return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
@@ -688,9 +694,21 @@ def probe_plan(sup, specs):
     return dict(probes), dict(where)
 
 
+def attn_mass(rows, want):
+    """The attention each row of rows (N x positions) gives its targets want[n] (a position or a
+    list of them), summed: one gather and one scatter, however many rows."""
+    ri, ci = [], []
+    for n, w in enumerate(want):
+        w = [w] if isinstance(w, int) else list(w)
+        ri += [n] * len(w)
+        ci += w
+    ri, ci = torch.tensor(ri, device=rows.device), torch.tensor(ci, device=rows.device)
+    return torch.zeros(len(want), device=rows.device, dtype=rows.dtype).index_add_(0, ri, rows[ri, ci])
+
+
 def attn_loss(rows, want):
     """Mean -log of the attention each supervised row gives its target positions (summed)."""
-    return -torch.stack([r[w].sum().clamp_min(1e-9).log() for r, w in zip(rows, want)]).mean()
+    return -attn_mass(rows, want).clamp_min(1e-9).log().mean()
 
 
 def answer_loss(ce, amask, names, spans, first_weight=1.0):
@@ -1005,13 +1023,18 @@ def main(argv=None):
         lm = valid & ~amask
         loss = answer_loss(ce, amask, names, spans, a.first_weight)
         loss = loss + a.lm_weight * ce[lm].mean()
+        if probes:  # every layer's kept rows in one tensor; a kind's rows picked out by index
+            first, at = {}, 0
+            for layer in probes:
+                first[layer], at = at, at + rows[layer].shape[0]
+            every = torch.cat([rows[layer] for layer in probes])
         for kind, rows_of in sup.items():
             if rows_of:
-                r = [rows[layer][j] for layer, j in where[kind]]
-                want = [w for _, _, _, w in rows_of]
-                loss = loss + specs[kind][0][2] * attn_loss(r, want)
-                for x, w, (h, _, _, _) in zip(r, want, rows_of):
-                    seen[f"hop{h + 1}" if kind == "hop" else kind].append(x[w].sum().item())
+                r = every.index_select(0, torch.tensor([first[layer] + j for layer, j in where[kind]], device=dev))
+                mass = attn_mass(r, [w for _, _, _, w in rows_of])
+                loss = loss - specs[kind][0][2] * mass.clamp_min(1e-9).log().mean()
+                for m, (h, _, _, _) in zip(mass.detach().tolist(), rows_of):
+                    seen[f"hop{h + 1}" if kind == "hop" else kind].append(m)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
