@@ -66,6 +66,24 @@ $py "$train/train.py" "${small[@]}" --device cuda:9 --out "$tmp/x" >"$tmp/x.log"
 grep -q "device cuda:9" "$tmp/x.log" && echo "ok: an unavailable device is a clear error" \
   || { echo "FAIL: --device error:"; cat "$tmp/x.log"; exit 1; }
 "$bin" convert "$tmp/run/hf" "$tmp/t.gguf" --type f32 >/dev/null
+# A converted model's HF folder is a --tokenizer as it stands (its tokenizer.json, no merges.txt).
+"$bin" convert "$tmp/t.gguf" "$tmp/hftok" --format hf >/dev/null
+mkdir -p "$tmp/notok"
+$py - "$train" "$tmp" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import bpe, train
+d = sys.argv[2]
+a, b = bpe.Tokenizer.load(d + "/tok/merges.txt"), train.load_tokenizer(d + "/hftok")
+text = "The special code of anna-42 is 482913. VAR X4821 = X1375."
+assert b.encode(text, bos=True) == a.encode(text, bos=True) and len(b) == len(a), "tokenizer.json fallback differs"
+try:
+    train.load_tokenizer(d + "/notok")
+    sys.exit("FAIL: a folder with no tokenizer was taken")
+except SystemExit as e:
+    assert "neither merges.txt nor tokenizer.json" in str(e), e
+print("ok: --tokenizer reads a converted model's tokenizer.json; a folder without one is refused")
+PY
 $py - "$train" "$tmp" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -587,6 +605,20 @@ ex = tasks.generate("multihop", 1, 3, 20, 8, sys.argv[3], "train")[0]
 if train.var_keys(pieces, tasks.prompt_ids(tok, ex)):
     sys.exit("FAIL: var_keys found a VAR name in a multihop prompt")
 print("ok: --var-gather-target finds each vartrack name and the token after it")
+# right_keys: for every "VAR <name> = <right side>." fact, the right side's first token (' X' of
+# a name, the first digit of a value) with the left name's tokens; none in a multihop prompt.
+for ex in tasks.generate("vartrack", 20, 3, 20, 9, sys.argv[3], "train"):
+    p = tasks.prompt_ids(tok, ex)
+    want = re.findall(r"VAR (X\d+) = ([^ .]+)\.", tok.decode(p))
+    got = [(tok.decode([p[i] for i in span]).strip(), pieces[p[q]]) for q, span in train.right_keys(pieces, p)]
+    if len(want) != 2 * min(3, len(ex["chunks"])) or len(got) != len(want) or any(
+            g[0] != w[0] or not w[1].startswith(g[1].strip()) or not g[1].strip() for g, w in zip(got, want)):
+        sys.exit(f"FAIL: right_keys found {got}, the prompt has {want}")
+    if {pieces[p[q]].strip()[:1] for q, _ in train.right_keys(pieces, p)} - set("X123456789"):
+        sys.exit("FAIL: right_keys' query is not a right side's first token")
+if train.right_keys(pieces, tasks.prompt_ids(tok, tasks.generate("multihop", 1, 3, 20, 8, sys.argv[3], "train")[0])):
+    sys.exit("FAIL: right_keys found a VAR fact in a multihop prompt")
+print("ok: --right-gather-target finds each vartrack fact's right side and its name")
 PY
 for spec in "" foo vartrack,foo multihop,multihop multihop:0 vartrack:4 multihop:x multihop,vartrack:1,multihop:1; do
   if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
@@ -595,13 +627,15 @@ for spec in "" foo vartrack,foo multihop,multihop multihop:0 vartrack:4 multihop
     echo "FAIL: --hop-tasks '$spec' was not refused:"; cat "$tmp/at.log"; exit 1
   fi
 done
-if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
-    --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 --var-gather-target 2.0=1 \
-    >"$tmp/at.log" 2>&1 || ! grep -q -- "--var-gather-target: '2.0=1' is not LAYER.HEAD=WEIGHT" "$tmp/at.log"; then
-  echo "FAIL: --var-gather-target 2.0=1 (layer 2 of 2) was not refused:"; cat "$tmp/at.log"; exit 1
-fi
-echo "ok: a bad --attn-target, --gather-target, --var-gather-target, --hop-target or --hop-tasks is refused"
-# The training loop with all three kinds on, two of them sharing layer 1: a run at stage 2 (where
+for opt in --var-gather-target --right-gather-target; do
+  if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+      --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 $opt 2.0=1 \
+      >"$tmp/at.log" 2>&1 || ! grep -q -- "$opt: '2.0=1' is not LAYER.HEAD=WEIGHT" "$tmp/at.log"; then
+    echo "FAIL: $opt 2.0=1 (layer 2 of 2) was not refused:"; cat "$tmp/at.log"; exit 1
+  fi
+done
+echo "ok: a bad --attn-target, --gather-target, --var-gather-target, --right-gather-target, --hop-target or --hop-tasks is refused"
+# The training loop with every kind on, several sharing a layer: a run at stage 2 (where
 # vartrack and multihop are drawn; --init-run carries the stage) logs each kind's attention mass.
 mkdir -p "$tmp/st2"
 $py - "$tmp" <<'PY'
@@ -616,14 +650,37 @@ $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 
   --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/sup" --max-steps "$steps" --tokens 1024 --log-every 1 \
   --init "$tmp/back" --init-run "$tmp/st2" --add-tasks multihop-chain \
   --task-weights vartrack=30,multihop=30,multihop-chain=30 --hop-target 0.1,1.2=1 --attn-target 1.0=1 \
-  --gather-target 0.3=1 --var-gather-target 0.2=1 --hop-tasks multihop,vartrack:1 >"$tmp/sup.log" 2>&1 || { echo "FAIL: a run with attention supervision:"; cat "$tmp/sup.log"; exit 1; }
+  --gather-target 0.3=1 --var-gather-target 0.2=1 --right-gather-target 1.3=1 --hop-tasks multihop,vartrack:1 >"$tmp/sup.log" 2>&1 || { echo "FAIL: a run with attention supervision:"; cat "$tmp/sup.log"; exit 1; }
 $py - "$tmp/sup/log.jsonl" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-got = {k for r in recs for k in ("attn", "gather", "vgather", "hop1", "hop2") if k in r and 0 < r[k] <= 1}
-if got != {"attn", "gather", "vgather", "hop1", "hop2"}:
+got = {k for r in recs for k in ("attn", "gather", "vgather", "rgather", "hop1", "hop2") if k in r and 0 < r[k] <= 1}
+if got != {"attn", "gather", "vgather", "rgather", "hop1", "hop2"}:
     sys.exit(f"FAIL: the supervised run logged attention masses for {sorted(got)} only")
-print("ok: a run with --hop-target, --attn-target, --gather-target and --var-gather-target (two in layer 0, "
-      "two in layer 1) trains and logs each")
+print("ok: a run with --hop-target, --attn-target, --gather-target, --var-gather-target and "
+      "--right-gather-target (three in layer 0, three in layer 1) trains and logs each")
+PY
+# finetune_gpu.sh on the CPU, from the shipped primary: each default recipe (one grows an 8th
+# layer) trains two steps in phase A, resumes in phase B (where the grow options must go) and
+# is packed with its weights and curves.
+"$bin" convert "$root/models/cacheclip-primary.gguf" "$tmp/ship" --format hf >/dev/null
+DEVICE=cpu BF16= PYTHON=$py EXTRA="--tokens 256 --max-steps 20702 --data-workers 0 --long-share 0 --log-every 1" \
+  bash "$train/finetune_gpu.sh" "$tmp/ship" "$train/runs/primary" "$corpus" "$tmp/ftw" "$tmp/fto" 60 1 \
+  >"$tmp/ft.log" 2>&1 || { echo "FAIL: finetune_gpu.sh:"; tail -40 "$tmp/ft.log"; exit 1; }
+for r in short3-16k short3-16k-rg short3-16k-rg-8l short3-4k-rg; do
+  mkdir -p "$tmp/ftx/$r" && tar xzf "$tmp/fto/$r.tgz" -C "$tmp/ftx/$r" || { echo "FAIL: no packed $r"; exit 1; }
+done
+$py - "$tmp/ftx" <<'PY'
+import json, sys
+d = sys.argv[1]
+for r, layers in (("short3-16k", 7), ("short3-16k-rg", 7), ("short3-16k-rg-8l", 8), ("short3-4k-rg", 7)):
+    cfg = json.load(open(f"{d}/{r}/hf/config.json"))
+    info = json.load(open(f"{d}/{r}/train.json"))
+    steps = [json.loads(l)["step"] for l in open(f"{d}/{r}/log.jsonl") if l.strip()]
+    if cfg["num_hidden_layers"] != layers or info["steps"] != 20702 or steps[-1] != 20702:
+        sys.exit(f"FAIL: finetune_gpu.sh's {r}: {cfg['num_hidden_layers']} layers, {info['steps']} steps")
+    if not info["args"]["resume"] or info["args"]["grow_at"]:
+        sys.exit(f"FAIL: {r}'s phase B did not resume without its grow options: {info['args']}")
+print("ok: finetune_gpu.sh runs its recipes in two phases and packs each (8 layers where grown)")
 PY
 echo "all training script checks passed"

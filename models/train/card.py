@@ -171,6 +171,12 @@ def main(argv=None):
                  "and the ' hold' of the question's 'VAR <name> hold' onto that name's tokens (' X' and four "
                  "digits: no single token tells two names apart), -log of the attention mass on them. "
                  "Training only.")
+    if args.get("right_gather_target"):
+        lh, w = args["right_gather_target"].split("=")
+        L.append(f"- Attention supervision of the vartrack facts' keys (`--right-gather-target`, weight {w}): "
+                 f"layer {lh.split('.')[0]} head {lh.split('.')[1]}'s attention from the first token of every "
+                 "'VAR <name> =' fact's right side (a name's ' X', a value's first digit) onto that name's "
+                 "tokens, -log of the attention mass on them. Training only.")
     if sup:
         L.append("- Attention supervision of the first hop of multihop-chain and multihop-crowd "
                  "(\"Tina-42 works with\" -> \" Anna-17\"), -log of the attention mass on the target: "

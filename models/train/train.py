@@ -680,6 +680,27 @@ def var_keys(pieces, seq):
     return out
 
 
+def right_keys(pieces, seq):
+    """[(query position, [the name's positions]), ...] for each vartrack fact "VAR <name> =
+    <right side>." in seq: the right side's first token, which is the key a lookup of <name>
+    reads (a name's ' X' sits next to the '=', a value's first digit one token further, past a
+    ' '; a head that gathers the name into both makes one kind of key for both). pieces: each
+    token id's text."""
+    parts = [pieces[t] for t in seq]
+    starts, at = [], 0
+    for t in parts:
+        starts.append(at)
+        at += len(t)
+    text = "".join(parts)
+    out = []
+    for m in re.finditer(r"VAR (X\d+) = ([^ .]+)\.", text):
+        lo, hi = m.span(1)
+        name = [i for i, s0 in enumerate(starts) if s0 < hi and s0 + len(parts[i]) > lo]
+        q = min(i for i, s0 in enumerate(starts) if s0 + len(parts[i]) > m.start(2))
+        out.append((q, name))
+    return out
+
+
 def probe_plan(sup, specs):
     """The rows each layer's forward must keep, {layer: [(head, sequence, query position), ...]},
     and each supervised row's place among them, {kind: [(layer, index), ...]} in sup's order.
@@ -739,6 +760,16 @@ def lr_at(step, a, warm_from=0):
     return lr
 
 
+def load_tokenizer(folder):
+    """The BPE of a --tokenizer folder: its merges.txt (bpe.py's output), else its tokenizer.json
+    (what `cacheclip convert M.gguf DIR --format hf` writes), so a converted model's folder is a
+    tokenizer as it stands."""
+    for name in ("merges.txt", "tokenizer.json"):
+        if os.path.isfile(os.path.join(folder, name)):
+            return bpe.Tokenizer.load(os.path.join(folder, name))
+    raise SystemExit(f"--tokenizer {folder}: neither merges.txt nor tokenizer.json is there")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", required=True)
@@ -750,7 +781,8 @@ def main(argv=None):
     ap.add_argument("--head-dim", type=int, default=32)
     ap.add_argument("--max-pos", type=int, default=4096)
     ap.add_argument("--rope-theta", type=float, default=10000.0)
-    ap.add_argument("--tokenizer", required=True, help="folder written by bpe.py")
+    ap.add_argument("--tokenizer", required=True,
+                    help="folder with a merges.txt (bpe.py) or a tokenizer.json (cacheclip convert --format hf)")
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "..", "shared", "corpus",
                                                      "wikipedia-nq-passages.txt"))
     ap.add_argument("--out", required=True)
@@ -809,6 +841,10 @@ def main(argv=None):
                          "is keyed on: at every 'VAR <name> =' and 'VAR <name> hold' of a vartrack prompt, that "
                          "head's attention from '=' or ' hold' gets a loss of WEIGHT x -log(attention on the "
                          "name's tokens), e.g. 2.2=1")
+    ap.add_argument("--right-gather-target", default="",
+                    help="LAYER.HEAD=WEIGHT: attention supervision of the key each vartrack fact's right side "
+                         "offers: at the first token after every 'VAR <name> = ', that head's attention gets a loss "
+                         "of WEIGHT x -log(attention on the name's tokens), for names and values alike, e.g. 3.0=1")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
@@ -864,7 +900,9 @@ def main(argv=None):
                          f"({', '.join(f'{k} {v}' for k, v in tasks.MAX_HOPS.items())})")
     # Supervision kinds: {kind: [(layer, head, weight) per hop]} (attn, gather and vgather have one hop).
     var_gather = head_spec("--var-gather-target", a.var_gather_target)
-    specs = {k: [v] for k, v in (("attn", attn_target), ("gather", gather_target), ("vgather", var_gather)) if v}
+    right_gather = head_spec("--right-gather-target", a.right_gather_target)
+    specs = {k: [v] for k, v in (("attn", attn_target), ("gather", gather_target), ("vgather", var_gather),
+                                 ("rgather", right_gather)) if v}
     if hop_target:
         specs["hop"] = hop_target
     if a.decay_from < 0 or a.decay_steps < 1 or not 0 <= a.lr_min <= 1:
@@ -886,7 +924,7 @@ def main(argv=None):
     torch.set_num_interop_threads(1)
     torch.manual_seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
-    tok = bpe.Tokenizer.load(os.path.join(a.tokenizer, "merges.txt"))
+    tok = load_tokenizer(a.tokenizer)
     c = {"vocab": len(tok), "dim": a.dim, "layers": a.layers, "heads": a.heads, "kv_heads": a.kv_heads,
          "ffn": a.ffn, "head_dim": a.head_dim, "max_pos": a.max_pos, "rope_theta": a.rope_theta, "eps": 1e-5}
     model = Model(c)
@@ -960,8 +998,8 @@ def main(argv=None):
     print(f"{a.name}: {n_params(model) / 1e6:.3f}M parameters, vocab {len(tok)}, {a.threads} thread(s), "
           f"device {dev}{', bf16 autocast' if a.bf16 else ''}, {a.data_workers} data worker(s)", flush=True)
 
-    seen = {k: collections.deque(maxlen=200) for k in ("attn", "gather", "vgather", "hop1", "hop2", "hop3")}
-    pieces = [tok.decode([i]) for i in range(len(tok))] if hop_target or var_gather else None
+    seen = {k: collections.deque(maxlen=200) for k in ("attn", "gather", "vgather", "rgather", "hop1", "hop2", "hop3")}
+    pieces = [tok.decode([i]) for i in range(len(tok))] if hop_target or var_gather or right_gather else None
     colon = tok.encode(":")[0]
     kinds = token_kinds(tok) if gather_target else {}
     rel = tok.encode(" works with")
@@ -991,12 +1029,14 @@ def main(argv=None):
             g["lr"] = lr
         ids, tgt, amask, names, spans = batches.get(step, stage)
         # Attention supervision: {kind: [(hop, sequence, query position, target positions), ...]}.
-        sup = {"attn": [], "gather": [], "vgather": [], "hop": []}
+        sup = {"attn": [], "gather": [], "vgather": [], "rgather": [], "hop": []}
         for name, sp in zip(names, spans):
             if sp is None:
                 continue
             if var_gather and tasks.VARIANTS.get(name, name) == "vartrack":
                 sup["vgather"] += [(0, sp[0], r, span) for r, span in var_keys(pieces, ids[sp[0], :sp[1] + 1].tolist())]
+            if right_gather and tasks.VARIANTS.get(name, name) == "vartrack":
+                sup["rgather"] += [(0, sp[0], r, span) for r, span in right_keys(pieces, ids[sp[0], :sp[1] + 1].tolist())]
             if name in LOOKUP_TASKS and (attn_target or gather_target):
                 seq = ids[sp[0]].tolist()
                 w = lookup_target(seq, sp[1], colon) if attn_target else None
