@@ -79,9 +79,10 @@ text = "The special code of anna-42 is 482913. VAR X4821 = X1375."
 assert b.encode(text, bos=True) == a.encode(text, bos=True) and len(b) == len(a), "tokenizer.json fallback differs"
 try:
     train.load_tokenizer(d + "/notok")
-    sys.exit("FAIL: a folder with no tokenizer was taken")
+    refused = "no error"
 except SystemExit as e:
-    assert "neither merges.txt nor tokenizer.json" in str(e), e
+    refused = str(e)
+assert "neither merges.txt nor tokenizer.json" in refused, f"a folder with no tokenizer: {refused}"
 print("ok: --tokenizer reads a converted model's tokenizer.json; a folder without one is refused")
 PY
 $py - "$train" "$tmp" <<'PY'

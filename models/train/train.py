@@ -590,21 +590,36 @@ def relation_keys(seq, rel, kinds):
 HOP_TASKS = tuple(tasks.MAX_HOPS)
 
 
+# A vartrack fact in a prompt's text: "VAR <name> = <right side>." (a name or the value).
+VAR_FACT = r"VAR (X\d+) = ([^ .]+)\."
+
+
+def char_offsets(pieces, seq):
+    """The text of token ids seq and each token's [start, end) in it. pieces: each token id's
+    text (tok.decode([id]))."""
+    starts, ends, at = [], [], 0
+    for t in seq:
+        starts.append(at)
+        at += len(pieces[t])
+        ends.append(at)
+    return "".join(pieces[t] for t in seq), starts, ends
+
+
+def tokens_over(starts, ends, lo, hi):
+    """The positions of the tokens whose characters overlap [lo, hi)."""
+    return [i for i, (s0, e0) in enumerate(zip(starts, ends)) if s0 < hi and e0 > lo]
+
+
 def hop_targets(pieces, seq, q):
     """[[token positions of hop 1's value], [hop 2's], ...]: the values of the facts a one-step
     answer reads in order, each the tokens its characters overlap; None when the question is
     not a one-step vartrack or multihop one or a hop's fact is missing. pieces: each token id's
     text (tok.decode([id])); q: the question's last position."""
-    parts = [pieces[t] for t in seq[:q + 1]]
-    text = "".join(parts)
-    starts, at = [], 0
-    for t in parts:
-        starts.append(at)
-        at += len(t)
+    text, starts, ends = char_offsets(pieces, seq[:q + 1])
     docs = text[:text.rfind("Question:")]
     m = re.search(r"VAR (X\d+) holds $", text)
     if m:
-        facts, key, rels = {f[1]: f.span(2) for f in re.finditer(r"VAR (X\d+) = ([^ .]+)\.", docs)}, m[1], None
+        facts, key, rels = {f[1]: f.span(2) for f in re.finditer(VAR_FACT, docs)}, m[1], None
     else:
         m = re.search(r"The colleague of (\S+) lives in $", text)
         if not m:
@@ -617,7 +632,7 @@ def hop_targets(pieces, seq, q):
         if key not in facts:
             return None
         lo, hi = facts[key]
-        spans.append([i for i, s0 in enumerate(starts) if s0 < hi and s0 + len(parts[i]) > lo])
+        spans.append(tokens_over(starts, ends, lo, hi))
         key = docs[lo:hi]
         if rels is None and key[:1] != "X":  # the chain reached its value
             break
@@ -664,17 +679,11 @@ def var_keys(pieces, seq):
     name's digits for a lookup to match the fact's left side to the question's name (every name
     is ' X' and four digit tokens, so no one token tells two names apart). pieces: each token
     id's text."""
-    parts = [pieces[t] for t in seq]
-    starts, at = [], 0
-    for t in parts:
-        starts.append(at)
-        at += len(t)
-    text = "".join(parts)
+    text, starts, ends = char_offsets(pieces, seq)
     out = []
     for m in re.finditer(r"VAR (X\d+)( =| hold)", text):
-        (lo, hi), c = m.span(1), m.start(2) + 1  # the query: the '=', or the 'h' of ' hold'
-        name = [i for i, s0 in enumerate(starts) if s0 < hi and s0 + len(parts[i]) > lo]
-        q = max(i for i, s0 in enumerate(starts) if s0 <= c)
+        c = m.start(2) + 1  # the query: the token holding the '=', or the 'h' of ' hold'
+        name, q = tokens_over(starts, ends, *m.span(1)), tokens_over(starts, ends, c, c + 1)[0]
         if q > name[-1]:
             out.append((q, name))
     return out
@@ -686,19 +695,9 @@ def right_keys(pieces, seq):
     reads (a name's ' X' sits next to the '=', a value's first digit one token further, past a
     ' '; a head that gathers the name into both makes one kind of key for both). pieces: each
     token id's text."""
-    parts = [pieces[t] for t in seq]
-    starts, at = [], 0
-    for t in parts:
-        starts.append(at)
-        at += len(t)
-    text = "".join(parts)
-    out = []
-    for m in re.finditer(r"VAR (X\d+) = ([^ .]+)\.", text):
-        lo, hi = m.span(1)
-        name = [i for i, s0 in enumerate(starts) if s0 < hi and s0 + len(parts[i]) > lo]
-        q = min(i for i, s0 in enumerate(starts) if s0 + len(parts[i]) > m.start(2))
-        out.append((q, name))
-    return out
+    text, starts, ends = char_offsets(pieces, seq)
+    return [(tokens_over(starts, ends, *m.span(2))[0], tokens_over(starts, ends, *m.span(1)))
+            for m in re.finditer(VAR_FACT, text)]
 
 
 def probe_plan(sup, specs):
@@ -844,7 +843,7 @@ def main(argv=None):
     ap.add_argument("--right-gather-target", default="",
                     help="LAYER.HEAD=WEIGHT: attention supervision of the key each vartrack fact's right side "
                          "offers: at the first token after every 'VAR <name> = ', that head's attention gets a loss "
-                         "of WEIGHT x -log(attention on the name's tokens), for names and values alike, e.g. 3.0=1")
+                         "of WEIGHT x -log(attention on the name's tokens), for names and values alike, e.g. 2.2=1")
     ap.add_argument("--advance", type=float, default=0.85)
     ap.add_argument("--window", type=int, default=300)
     ap.add_argument("--min-steps", type=int, default=100)
@@ -1033,10 +1032,10 @@ def main(argv=None):
         for name, sp in zip(names, spans):
             if sp is None:
                 continue
-            if var_gather and tasks.VARIANTS.get(name, name) == "vartrack":
-                sup["vgather"] += [(0, sp[0], r, span) for r, span in var_keys(pieces, ids[sp[0], :sp[1] + 1].tolist())]
-            if right_gather and tasks.VARIANTS.get(name, name) == "vartrack":
-                sup["rgather"] += [(0, sp[0], r, span) for r, span in right_keys(pieces, ids[sp[0], :sp[1] + 1].tolist())]
+            if tasks.VARIANTS.get(name, name) == "vartrack":
+                for kind, on, keys in (("vgather", var_gather, var_keys), ("rgather", right_gather, right_keys)):
+                    if on:
+                        sup[kind] += [(0, sp[0], r, span) for r, span in keys(pieces, ids[sp[0], :sp[1] + 1].tolist())]
             if name in LOOKUP_TASKS and (attn_target or gather_target):
                 seq = ids[sp[0]].tolist()
                 w = lookup_target(seq, sp[1], colon) if attn_target else None
