@@ -555,6 +555,12 @@ for task, chain in (("vartrack", "vartrack-chain"), ("multihop", "multihop-chain
         got = None if hops is None else [tok.decode([p[i] for i in s]).strip() for s in hops]
         if got != want or not all(s == list(range(s[0], s[-1] + 1)) for s in hops):
             sys.exit(f"FAIL: hop_targets of {task} gave {got}, the chain is {want}")
+        # --hop-value first: a vartrack chain's value hop is the value's first digit alone; the
+        # names' hops and multihop's are unchanged.
+        first = train.hop_targets(pieces, p, len(p) - 1, value_first=True)
+        want_first = hops[:-1] + [hops[-1][:1]] if task == "vartrack" else hops
+        if first != want_first or (task == "vartrack" and tok.decode([p[first[-1][0]]]) != want[-1][0]):
+            sys.exit(f"FAIL: hop_targets(value_first) of {task} gave {first}, not {want_first}")
 for task in ("needle", "multihop-chain", "vartrack-chain"):
     ex = tasks.generate(task, 1, 3, 20, 8, sys.argv[3], "train")[0]
     p = tasks.prompt_ids(tok, ex)
@@ -668,13 +674,13 @@ PY
 DEVICE=cpu BF16= PYTHON=$py EXTRA="--tokens 256 --max-steps 20702 --data-workers 0 --long-share 0 --log-every 1" \
   bash "$train/finetune_gpu.sh" "$tmp/ship" "$train/runs/primary" "$corpus" "$tmp/ftw" "$tmp/fto" 60 1 \
   >"$tmp/ft.log" 2>&1 || { echo "FAIL: finetune_gpu.sh:"; tail -40 "$tmp/ft.log"; exit 1; }
-for r in short3-16k short3-16k-rg short3-16k-rg-8l short3-4k-rg; do
+for r in short3-16k-rg short3-16k short3-16k-rg-8l short23-16k-rg; do
   mkdir -p "$tmp/ftx/$r" && tar xzf "$tmp/fto/$r.tgz" -C "$tmp/ftx/$r" || { echo "FAIL: no packed $r"; exit 1; }
 done
 $py - "$tmp/ftx" <<'PY'
 import json, sys
 d = sys.argv[1]
-for r, layers in (("short3-16k", 7), ("short3-16k-rg", 7), ("short3-16k-rg-8l", 8), ("short3-4k-rg", 7)):
+for r, layers in (("short3-16k-rg", 7), ("short3-16k", 7), ("short3-16k-rg-8l", 8), ("short23-16k-rg", 7)):
     cfg = json.load(open(f"{d}/{r}/hf/config.json"))
     info = json.load(open(f"{d}/{r}/train.json"))
     steps = [json.loads(l)["step"] for l in open(f"{d}/{r}/log.jsonl") if l.strip()]
@@ -682,6 +688,8 @@ for r, layers in (("short3-16k", 7), ("short3-16k-rg", 7), ("short3-16k-rg-8l", 
         sys.exit(f"FAIL: finetune_gpu.sh's {r}: {cfg['num_hidden_layers']} layers, {info['steps']} steps")
     if not info["args"]["resume"] or info["args"]["grow_at"]:
         sys.exit(f"FAIL: {r}'s phase B did not resume without its grow options: {info['args']}")
+    if info["args"]["hop_value"] != "first":
+        sys.exit(f"FAIL: {r} did not supervise the value hop onto the value's first digit: {info['args']}")
 print("ok: finetune_gpu.sh runs its recipes in two phases and packs each (8 layers where grown)")
 PY
 echo "all training script checks passed"

@@ -193,7 +193,9 @@ def main(argv=None):
         if len(used) < len(heads):
             names += f" ({', '.join(heads[len(used):])} named too, unused: no supervised task reads that many facts)"
         what = {"multihop": "multihop: the asked person's colleague, then the colleague's city",
-                "vartrack": "vartrack: each link of the asked chain, then its value"}
+                "vartrack": "vartrack: each link of the asked chain, then its value"
+                            + (" (its first digit alone, the one the answer's first token copies, "
+                               "`--hop-value first`)" if args.get("hop_value") == "first" else "")}
         for t in hop_tasks:
             if limit[t] < tasks.MAX_HOPS[t]:
                 what[t] += f" (the first {'hop' if limit[t] == 1 else f'{limit[t]} hops'} only, `{t}:{limit[t]}`)"

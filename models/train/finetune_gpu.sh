@@ -39,18 +39,22 @@ base=(--name primary --dim 128 --layers 7 --heads 4 --kv-heads 2 --ffn 384 --hea
 # Recipe name | its arguments on top of base (the last of a repeated argument wins). These are
 # the next run's: vartrack's prompts at three chunks of 8-16 words, so every chain has three
 # links and a batch holds ~30 of them (on the CPU this recipe learned the second hop in ~600
-# steps, where the base's shapes had reached 0.69 in 3,100 GPU steps), some with each fact's
-# right side gathering its name (--right-gather-target: the third hop, onto a value, had not
-# started; docs/QUALITY.md).
-# recipes/gpu-2026-12-04.txt holds the first GPU run's.
+# steps, where the base's shapes had reached 0.69 in 3,100 GPU steps), each fact's right side
+# gathering its name (--right-gather-target) and the value hop supervised onto the value's first
+# digit (--hop-value first: on two-link chains on the CPU, answers then followed the value
+# lookup, 0.03 -> 0.8 in ~500 steps, where with the whole value as the target they stayed at
+# ~0.1; docs/QUALITY.md). One recipe without the right-side gather, one with an 8th layer, one
+# with two- and three-link chains mixed.
+# recipes/ holds the earlier runs' (gpu-2026-12-04.txt: the first GPU run).
 short=(--stage-shape 3-3:8-16 --long-share 0.15 --long-tasks needle,vartrack-chain,vartrack,multihop
        --lm-share 0.05 --copy-share 0.0 --var-gather-target 2.2=1 --hop-tasks multihop,vartrack
-       --task-weights vartrack=12,vartrack-chain=4,multihop=3,multihop-chain=2,multihop-crowd=1,multikey=2)
+       --task-weights vartrack=12,vartrack-chain=4,multihop=3,multihop-chain=2,multihop-crowd=1,multikey=2
+       --hop-value first)
 recipes=(
-  "short3-16k|${short[*]} --seed 42 --lr 1e-3 --tokens 16384 --data-workers 3"
-  "short3-16k-rg|${short[*]} --seed 43 --lr 1e-3 --tokens 16384 --data-workers 3 --right-gather-target 2.2=1"
+  "short3-16k-rg|${short[*]} --seed 42 --lr 1e-3 --tokens 16384 --data-workers 3 --right-gather-target 2.2=1"
+  "short3-16k|${short[*]} --seed 43 --lr 1e-3 --tokens 16384 --data-workers 3"
   "short3-16k-rg-8l|${short[*]} --seed 44 --lr 1e-3 --tokens 16384 --data-workers 3 --right-gather-target 2.2=1 --layers 8 --grow-at 6 --grow-qk-from 4 --hop-target 4.1,5.1,7.1=3"
-  "short3-4k-rg|${short[*]} --seed 45 --lr 1e-3 --tokens 4096 --data-workers 2 --right-gather-target 2.2=1"
+  "short23-16k-rg|${short[*]} --seed 45 --lr 1e-3 --tokens 16384 --data-workers 3 --right-gather-target 2.2=1 --stage-shape 2-3:8-16"
 )
 
 # RECIPES=FILE replaces them: one "name|arguments" line each ('#' lines are comments).

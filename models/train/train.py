@@ -610,11 +610,13 @@ def tokens_over(starts, ends, lo, hi):
     return [i for i, (s0, e0) in enumerate(zip(starts, ends)) if s0 < hi and e0 > lo]
 
 
-def hop_targets(pieces, seq, q):
+def hop_targets(pieces, seq, q, value_first=False):
     """[[token positions of hop 1's value], [hop 2's], ...]: the values of the facts a one-step
     answer reads in order, each the tokens its characters overlap; None when the question is
     not a one-step vartrack or multihop one or a hop's fact is missing. pieces: each token id's
-    text (tok.decode([id])); q: the question's last position."""
+    text (tok.decode([id])); q: the question's last position. value_first: a vartrack chain's
+    last hop (onto its value) is its first token alone, the digit the answer's first token
+    copies (a name's hop keeps every token: the name's identity is spread over its digits)."""
     text, starts, ends = char_offsets(pieces, seq[:q + 1])
     docs = text[:text.rfind("Question:")]
     m = re.search(r"VAR (X\d+) holds $", text)
@@ -635,21 +637,24 @@ def hop_targets(pieces, seq, q):
         spans.append(tokens_over(starts, ends, lo, hi))
         key = docs[lo:hi]
         if rels is None and key[:1] != "X":  # the chain reached its value
+            if value_first:
+                spans[-1] = spans[-1][:1]
             break
     return spans
 
 
-def hop_rows(pieces, ids, names, spans, n_hops, which=HOP_TASKS):
+def hop_rows(pieces, ids, names, spans, n_hops, which=HOP_TASKS, value_first=False):
     """The hop supervision of a batch, [(hop, sequence, query position, target positions), ...]:
     for each sequence whose task is in which and whose answer span is known, its first n_hops
     hops (hop_targets), or fewer where which maps the task to a smaller count. ids: [B, T] token
     ids; names, spans: the batch's task and (sequence, question's last position) per example,
-    spans[i] None where there is no answer; which: task names, or {task: hop count or None}."""
+    spans[i] None where there is no answer; which: task names, or {task: hop count or None};
+    value_first: as hop_targets'."""
     limit = which if isinstance(which, dict) else dict.fromkeys(which)
     out = []
     for name, sp in zip(names, spans):
         if sp is not None and name in limit:
-            hops = hop_targets(pieces, ids[sp[0]].tolist(), sp[1]) or []
+            hops = hop_targets(pieces, ids[sp[0]].tolist(), sp[1], value_first) or []
             n = n_hops if limit[name] is None else min(n_hops, limit[name])
             out += [(h, sp[0], sp[1], w) for h, w in enumerate(hops[:n])]
     return out
@@ -835,6 +840,10 @@ def main(argv=None):
     ap.add_argument("--hop-tasks", default=",".join(HOP_TASKS),
                     help="with --hop-target: the one-step tasks whose lookups it supervises, comma-separated, "
                          "from " + ", ".join(HOP_TASKS) + " (e.g. multihop: vartrack trains on its answers only)")
+    ap.add_argument("--hop-value", choices=("all", "first"), default="all",
+                    help="with --hop-target: the tokens a vartrack chain's last hop (onto its value) is "
+                         "supervised onto: all of the value's, or its first alone (the digit the answer's "
+                         "first token copies)")
     ap.add_argument("--var-gather-target", default="",
                     help="LAYER.HEAD=WEIGHT: attention supervision of the name each vartrack fact and question "
                          "is keyed on: at every 'VAR <name> =' and 'VAR <name> hold' of a vartrack prompt, that "
@@ -1045,7 +1054,8 @@ def main(argv=None):
                     sup["gather"] += [(0, sp[0], r, span)
                                       for r, span in relation_keys(seq[:sp[1] + 1], rel, kinds)]
         if hop_target:
-            sup["hop"] = hop_rows(pieces, ids, names, spans, len(hop_target), hop_tasks)
+            sup["hop"] = hop_rows(pieces, ids, names, spans, len(hop_target), hop_tasks,
+                                  a.hop_value == "first")
         probes, where = probe_plan(sup, specs)
         for layer, pr in probes.items():
             model.layers[layer].probe = pr
