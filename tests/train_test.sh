@@ -671,21 +671,24 @@ PY
 # layer) trains two steps in phase A, resumes in phase B (where the grow options must go) and
 # is packed with its weights and curves.
 "$bin" convert "$root/models/cacheclip-primary.gguf" "$tmp/ship" --format hf >/dev/null
-DEVICE=cpu BF16= PYTHON=$py EXTRA="--tokens 256 --max-steps 20702 --data-workers 0 --long-share 0 --log-every 1" \
+# Two steps past the shipped run's last.
+ft_steps=$("$py" -c "import json, sys; print(json.load(open(sys.argv[1]))['steps'] + 2)" "$train/runs/primary/train.json")
+DEVICE=cpu BF16= PYTHON=$py EXTRA="--tokens 256 --max-steps $ft_steps --data-workers 0 --long-share 0 --log-every 1" \
   bash "$train/finetune_gpu.sh" "$tmp/ship" "$train/runs/primary" "$corpus" "$tmp/ftw" "$tmp/fto" 60 1 \
   >"$tmp/ft.log" 2>&1 || { echo "FAIL: finetune_gpu.sh:"; tail -40 "$tmp/ft.log"; exit 1; }
 for r in short3-16k-rg short3-16k short3-16k-rg-8l short23-16k-rg; do
   mkdir -p "$tmp/ftx/$r" && tar xzf "$tmp/fto/$r.tgz" -C "$tmp/ftx/$r" || { echo "FAIL: no packed $r"; exit 1; }
 done
-$py - "$tmp/ftx" <<'PY'
+$py - "$tmp/ftx" "$ft_steps" <<'PY'
 import json, sys
-d = sys.argv[1]
+d, want = sys.argv[1], int(sys.argv[2])
 for r, layers in (("short3-16k-rg", 7), ("short3-16k", 7), ("short3-16k-rg-8l", 8), ("short23-16k-rg", 7)):
     cfg = json.load(open(f"{d}/{r}/hf/config.json"))
     info = json.load(open(f"{d}/{r}/train.json"))
     steps = [json.loads(l)["step"] for l in open(f"{d}/{r}/log.jsonl") if l.strip()]
-    if cfg["num_hidden_layers"] != layers or info["steps"] != 20702 or steps[-1] != 20702:
-        sys.exit(f"FAIL: finetune_gpu.sh's {r}: {cfg['num_hidden_layers']} layers, {info['steps']} steps")
+    if cfg["num_hidden_layers"] != layers or info["steps"] != want or steps[-1] != want:
+        sys.exit(f"FAIL: finetune_gpu.sh's {r}: {cfg['num_hidden_layers']} layers, {info['steps']} steps "
+                 f"(expected {want})")
     if not info["args"]["resume"] or info["args"]["grow_at"]:
         sys.exit(f"FAIL: {r}'s phase B did not resume without its grow options: {info['args']}")
     if info["args"]["hop_value"] != "first":

@@ -45,9 +45,9 @@ base=(--name primary --dim 128 --layers 7 --heads 4 --kv-heads 2 --ffn 384 --hea
 # lookup, 0.03 -> 0.8 in ~500 steps, where with the whole value as the target they stayed at
 # ~0.1; docs/QUALITY.md). One recipe without the right-side gather, one with an 8th layer, one
 # with two- and three-link chains mixed. On the CPU these three-link recipes learned the third
-# hop only from a model that had learned the two-link value read first: start them from
-# models/train/candidates/primary-2026-12-06 (its GGUF converted as above; the folder is
-# INIT_RUN), not from the shipped primary.
+# hop only from a model that had learned the two-link value read first: start them from the
+# shipped primary (step 26,102, which has; models/train/runs/primary as INIT_RUN) or from
+# models/train/candidates/primary-2026-12-06, not from a primary before step 22,463.
 # recipes/ holds the earlier runs' (gpu-2026-12-04.txt: the first GPU run).
 short=(--stage-shape 3-3:8-16 --long-share 0.15 --long-tasks needle,vartrack-chain,vartrack,multihop
        --lm-share 0.05 --copy-share 0.0 --var-gather-target 2.2=1 --hop-tasks multihop,vartrack

@@ -20,7 +20,11 @@
 # of the first hop, at a constant rate up to PRIMARY_STEPS9, cooled down over COOL4_STEPS up to
 # PRIMARY_STEPS10; then a third (primary-hop) from those, grown to 7 layers, with the one-step
 # answers' lookups supervised, at a constant rate up to PRIMARY_STEPS11, re-weighted up to
-# PRIMARY_STEPS12 and again up to PRIMARY_STEPS13, cooled down over COOL5_STEPS up to PRIMARY_STEPS),
+# PRIMARY_STEPS12 and again up to PRIMARY_STEPS13, cooled down over COOL5_STEPS up to PRIMARY_STEPS14);
+# then a fourth (primary-2link) from those, on two-link variable chains, up to PRIMARY_STEPS15; a
+# fifth (primary-3link) from those, on three-link chains, up to PRIMARY_STEPS16, at a tenth of the
+# rate up to PRIMARY_STEPS17; a sixth (primary-3link-b) from those, the same on fresh batches, up
+# to PRIMARY_STEPS18, at a tenth of the rate up to PRIMARY_STEPS),
 # MINUTES (an optional wall-clock cap per run, default none), WORK (scratch folder, default
 # build/train), CACHECLIP_CORPUS (the Wikipedia passages, default ../shared/corpus/...),
 # EVAL_N (prompts per task, default 200), CACHECLIP_BIN (default build/cacheclip),
@@ -46,7 +50,12 @@ primary_steps10=${PRIMARY_STEPS10:-17874}
 primary_steps11=${PRIMARY_STEPS11:-18524}
 primary_steps12=${PRIMARY_STEPS12:-19765}
 primary_steps13=${PRIMARY_STEPS13:-20500}
-primary_steps=${PRIMARY_STEPS:-20700}
+primary_steps14=${PRIMARY_STEPS14:-20700}
+primary_steps15=${PRIMARY_STEPS15:-22463}
+primary_steps16=${PRIMARY_STEPS16:-23569}
+primary_steps17=${PRIMARY_STEPS17:-23672}
+primary_steps18=${PRIMARY_STEPS18:-24964}
+primary_steps=${PRIMARY_STEPS:-26102}
 cool_steps=${COOL_STEPS:-1000}
 cool2_steps=${COOL2_STEPS:-350}
 cool3_steps=${COOL3_STEPS:-200}
@@ -131,36 +140,69 @@ primary_phase12=("${primary_phase11[@]}" --seed 23
 primary_phase13=("${primary_phase12[@]}" --seed 24
   --task-weights multihop-crowd=2,multihop-chain=4,vartrack-chain=8,vartrack=4,multihop=8,multikey=3
   --decay-from "$primary_steps13" --decay-steps "$cool5_steps" --lr-min "$lr_min")
+# The fine-tunes for one-step variable tracking (docs/QUALITY.md, "The value hop onto its first
+# digit"; models/train/recipes/cpu-2026-12-06.txt and cpu-2026-12-07.txt, run by finetune_gpu.sh
+# on the CPU in fp32): the thirteenth's answered one-step vartrack 0.49, picking one of the two
+# chains. Short batches of 8-16-word chunks, so a batch holds ~30 chains; vartrack's three hops
+# supervised too (heads 4.1, 5.1, 6.1), its value hop onto the value's first digit (--hop-value
+# first), and each fact's right side gathering its name at head 2.2 (--var-gather-target,
+# --right-gather-target). The fourteenth: two-link chains (2 chunks), from the thirteenth's
+# weights; the fifteenth: three-link chains from the fourteenth's (from the thirteenth's, the third
+# hop had stayed at chance), then the sixteenth, its cool-down at a tenth of the rate; the
+# seventeenth and eighteenth: the same again from the sixteenth's weights, on fresh batches.
+# (The shipped run started the fourteenth and the seventeenth from F16 GGUFs converted back to
+# HF, and ran each phase to a wall-clock cap: these are the step counts it reached.)
+primary_ft=(--layers 7 --lm-weight 0.1 --add-tasks vartrack-chain,multihop-chain,multihop-crowd --first-weight 4
+  --attn-target 4.1=1 --gather-target 2.3=1 --hop-target 4.1,5.1,6.1=3 --warmup 100 --tokens 4096 --lr 1e-3
+  --lm-share 0.05 --copy-share 0.0 --long-share 0.15 --var-gather-target 2.2=1 --right-gather-target 2.2=1
+  --hop-tasks multihop,vartrack --hop-value first --log-every 20
+  --task-weights vartrack=12,vartrack-chain=4,multihop=3,multihop-chain=2,multihop-crowd=1,multikey=2)
+primary_phase14=("${primary_ft[@]}" --seed 42 --stage-shape 2-2:8-16 --long-tasks needle,vartrack-chain,multihop)
+primary_phase15=("${primary_ft[@]}" --seed 41 --stage-shape 3-3:8-16 --long-tasks needle,vartrack-chain,vartrack,multihop)
+primary_phase16=("${primary_phase15[@]}" --lr 1e-4)
+primary_phase17=("${primary_phase15[@]}" --seed 46)
+primary_phase18=("${primary_phase17[@]}" --lr 1e-4)
 
 if [[ "$what" == all || "$what" == train ]]; then
   $py "$train/bpe.py" --vocab 2048 --out "$work/tokenizer" "$corpus"
   common=(--tokenizer "$work/tokenizer" --corpus "$corpus" --minutes "$minutes" --threads 1 "${train_args[@]}")
-  (nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" --max-steps "$primary_steps1" --out "$work/primary" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase2[@]}" --resume \
+  primary_run() { nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "$@"; }
+  (primary_run --max-steps "$primary_steps1" --out "$work/primary" &&
+    primary_run "${primary_phase2[@]}" --resume \
       --max-steps "$primary_steps2" --out "$work/primary" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase3[@]}" --resume \
+    primary_run "${primary_phase3[@]}" --resume \
       --max-steps "$primary_steps3" --out "$work/primary" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase4[@]}" --resume \
+    primary_run "${primary_phase4[@]}" --resume \
       --max-steps "$primary_steps4" --out "$work/primary" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase5[@]}" --resume \
+    primary_run "${primary_phase5[@]}" --resume \
       --max-steps "$primary_steps5" --out "$work/primary" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase6[@]}" --resume \
+    primary_run "${primary_phase6[@]}" --resume \
       --max-steps "$primary_steps6" --out "$work/primary" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase7[@]}" --resume \
+    primary_run "${primary_phase7[@]}" --resume \
       --init "$work/primary/hf" --init-run "$work/primary" --max-steps "$primary_steps7" --out "$work/primary-ft" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase8[@]}" --resume \
+    primary_run "${primary_phase8[@]}" --resume \
       --max-steps "$primary_steps8" --out "$work/primary-ft" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase9[@]}" --resume \
+    primary_run "${primary_phase9[@]}" --resume \
       --init "$work/primary-ft/hf" --init-run "$work/primary-ft" --max-steps "$primary_steps9" --out "$work/primary-att" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase10[@]}" --resume \
+    primary_run "${primary_phase10[@]}" --resume \
       --max-steps "$primary_steps10" --out "$work/primary-att" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase11[@]}" --resume \
+    primary_run "${primary_phase11[@]}" --resume \
       --init "$work/primary-att/hf" --init-run "$work/primary-att" --grow-at 5,6 --grow-qk-from 4 \
       --max-steps "$primary_steps11" --out "$work/primary-hop" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase12[@]}" --resume \
+    primary_run "${primary_phase12[@]}" --resume \
       --max-steps "$primary_steps12" --out "$work/primary-hop" &&
-    nice -n 10 $py "$train/train.py" "${primary[@]}" "${common[@]}" "${primary_phase13[@]}" --resume \
-      --max-steps "$primary_steps" --out "$work/primary-hop") >"$work/primary.out" 2>&1 &
+    primary_run "${primary_phase13[@]}" --resume \
+      --max-steps "$primary_steps14" --out "$work/primary-hop" &&
+    primary_run "${primary_phase14[@]}" --resume \
+      --init "$work/primary-hop/hf" --init-run "$work/primary-hop" --max-steps "$primary_steps15" --out "$work/primary-2link" &&
+    primary_run "${primary_phase15[@]}" --resume \
+      --init "$work/primary-2link/hf" --init-run "$work/primary-2link" --max-steps "$primary_steps16" --out "$work/primary-3link" &&
+    primary_run "${primary_phase16[@]}" --resume \
+      --max-steps "$primary_steps17" --out "$work/primary-3link" &&
+    primary_run "${primary_phase17[@]}" --resume \
+      --init "$work/primary-3link/hf" --init-run "$work/primary-3link" --max-steps "$primary_steps18" --out "$work/primary-3link-b" &&
+    primary_run "${primary_phase18[@]}" --resume \
+      --max-steps "$primary_steps" --out "$work/primary-3link-b") >"$work/primary.out" 2>&1 &
   p1=$!
   nice -n 10 $py "$train/train.py" "${aux[@]}" "${common[@]}" --max-steps "$aux_steps" --out "$work/aux" >"$work/aux.out" 2>&1 &
   p2=$!
@@ -169,7 +211,7 @@ if [[ "$what" == all || "$what" == train ]]; then
 fi
 
 if [[ "$what" == all || "$what" == ship ]]; then
-  declare -A run=([primary]="$work/primary-hop" [aux]="$work/aux")
+  declare -A run=([primary]="$work/primary-3link-b" [aux]="$work/aux")
   for m in primary aux; do
     [[ -f "${run[$m]}/hf/model.safetensors" ]] || { echo "make_pair: no trained $m in ${run[$m]}" >&2; exit 1; }
     "$bin" convert "${run[$m]}/hf" "$root/models/cacheclip-$m.gguf" --type f16
