@@ -213,7 +213,8 @@ def main(argv=None):
         sched = (f"then constant to step {args['decay_from']}, from there falling linearly to "
                  f"{args['lr_min'] * args['lr']:g} over {args['decay_steps']} steps")
     elif args.get("resume") and not args.get("init"):
-        sched = "then constant (the rate of the run's last phase, resumed from a checkpoint; the note below gives the earlier phases)"
+        sched = ("then constant (the rate of the run's last phase, resumed from a checkpoint"
+                 + ("; the note below gives the earlier phases)" if a.note else ")"))
     else:
         sched = "then constant"
     if args.get("stage_shape"):
