@@ -7,7 +7,10 @@ of the two values scores ~50%; below that it also garbles or invents values. Per
 (ratio), this counts the answers that are the asked chain's value, the other chain's value, or
 neither, from `cacheclip eval --samples-out` and the task files the eval read.
 
-  bench/chain_picks.py SAMPLES.jsonl TASKS.json [TASKS.json ...]
+  bench/chain_picks.py [--first-digit] SAMPLES.jsonl TASKS.json [TASKS.json ...]
+(--first-digit: a second table, for the vartrack tasks, of the accuracy on prompts whose two
+values begin with the same digit and on the others: an answer copied digit by digit after its
+first, by the previous digit alone, cannot tell those two values apart)
 (eval names a task after its file; the name decides its kind: pair-vartrack.json is vartrack,
 pair-multihop-chain.json is multihop answered link by link, whose answer ends with the value:
 "other" is then an answer whose last value is the distractor chain's)
@@ -40,6 +43,8 @@ def end_value(task, answer):
 
 
 def main(argv):
+    first_digit = "--first-digit" in argv
+    argv = [a for a in argv if a != "--first-digit"]
     if len(argv) < 3:
         sys.exit(__doc__)
     prompts = {}
@@ -50,6 +55,7 @@ def main(argv):
             sys.exit(f"{path}: not a vartrack or multihop task file")
         prompts[name] = (task, any(name.endswith(v) for v in VARIANTS), json.load(open(path)))
     counts = collections.defaultdict(collections.Counter)
+    split = collections.defaultdict(lambda: {True: [], False: []})  # --first-digit: exact per prompt
     for line in open(argv[1]):
         s = json.loads(line)
         if s["task"] not in prompts:
@@ -63,6 +69,9 @@ def main(argv):
         # more text is "neither" for either chain.
         kind = "asked" if s["exact"] else "other" if norm(answer) in {norm(o) for o in others} else "neither"
         counts[(s["task"], s["method"], s["ratio"])][kind] += 1
+        if first_digit and kind_of == "vartrack":
+            firsts = [v[0] for v in values_in(kind_of, " ".join(ex["chunks"]))]
+            split[(s["task"], s["method"], s["ratio"])][len(firsts) > len(set(firsts))].append(s["exact"])
     print("| task | method | ratio | asked chain | other chain | neither | picks of the asked chain |")
     print("|---|---|---|---|---|---|---|")
     for (task, method, ratio), c in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] != "full", kv[0][1], kv[0][2] or 0)):
@@ -71,6 +80,15 @@ def main(argv):
         share = f"{c['asked'] / picks:.2f}" if picks else "-"
         print(f"| {task} | {method} | {'' if ratio is None else ratio} | {c['asked'] / n:.2f} | {c['other'] / n:.2f} | "
               f"{c['neither'] / n:.2f} | {share} |")
+
+    if split:
+        print()
+        print("| task | method | ratio | prompts whose values share the first digit | their accuracy | other prompts | their accuracy |")
+        print("|---|---|---|---|---|---|---|")
+        acc = lambda v: f"{sum(v) / len(v):.2f}" if v else "-"
+        for (task, method, ratio), sp in sorted(split.items(), key=lambda kv: (kv[0][0], kv[0][1] != "full", kv[0][1], kv[0][2] or 0)):
+            print(f"| {task} | {method} | {'' if ratio is None else ratio} | {len(sp[True])} | {acc(sp[True])} | "
+                  f"{len(sp[False])} | {acc(sp[False])} |")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,30 @@ for ex in t.generate("multihop-crowd", 10, 4, 40, 7, corpus):
     assert text.count(" works with ") == 4 and text.count(" lives in ") == 4, "multihop-crowd: four pairs"
     assert f"{a} works with {b}." in text and f"{b} lives in {town}." in text, f"multihop-crowd: {ans}"
     assert f"colleague of {a} live?" in ex["question"], ex["question"]
+# Gen.share_prefix (train.py --share-prefix): at 1, every distractor value (vartrack's other
+# chain's, multikey's other codes) starts with the first value's first 1-3 digits and differs
+# from it; at 0 (the default, what every evaluation file is made with) the values are drawn on
+# their own, so about a ninth share their first digit.
+import re
+def values(ex, task):
+    text = " ".join(ex["chunks"])
+    if task == "vartrack":
+        return re.findall(r"VAR X\d+ = (\d+)\.", text)
+    return re.findall(r"The special code of \S+ is (\d+)\.", text)
+for share in (1.0, 0.0):
+    g = t.Gen(3, None, 30)
+    g.share_prefix = share
+    same = []
+    for i in range(300):
+        task = ("vartrack", "multikey")[i % 2]
+        vals = values(g.example(task, 4, 0.5), task)
+        assert len(vals) == (2 if task == "vartrack" else 4) and len(set(vals)) == len(vals), f"share_prefix {share}: {vals}"
+        for v in vals[1:]:
+            same.append(v[0] == vals[0][0])
+            if share:
+                assert any(v[:k] == vals[0][:k] for k in (1, 2, 3)), f"share_prefix 1: {v} does not start like {vals[0]}"
+    rate = sum(same) / len(same)
+    assert rate == 1.0 if share else 0.05 < rate < 0.2, f"share_prefix {share}: {rate:.2f} of the values share the first digit"
 # Facts that share a short chunk stay whole: an insert never lands inside an earlier fact.
 import re
 for task, pat, n_facts in (("multihop", r"\b[A-Z][a-z]+-\d\d works with [A-Z][a-z]+-\d\d\.|\b[A-Z][a-z]+-\d\d lives in [A-Z][a-z]+\.", 4),
@@ -155,6 +179,18 @@ PY
 picks=$(python3 "$root/bench/chain_picks.py" "$tmp/picks.jsonl" "$tmp/vartrack.json")
 [[ "$picks" == *"| vartrack | full |  | 0.33 | 0.33 | 0.33 | 0.50 |"* ]] \
   && echo "ok: chain_picks tells the asked chain's value from the other chain's" || { echo "FAIL: chain_picks: $picks"; exit 1; }
+# --first-digit: prompt 0 given a distractor value that starts with its answer's first digit.
+python3 - "$tmp/vartrack.json" "$tmp/picks.jsonl" <<'PY'
+import json, re, sys
+ex = json.load(open(sys.argv[1]))
+right = ex[0]["answers"][0]
+other = [v for v in re.findall(r"VAR X\w+ = (\d{6})\.", " ".join(ex[0]["chunks"])) if v != right][0]
+ex[0]["chunks"] = [c.replace(f"= {other}.", f"= {right[0]}{other[1:]}.") for c in ex[0]["chunks"]]
+json.dump(ex, open(sys.argv[1], "w"))
+PY
+picks=$(python3 "$root/bench/chain_picks.py" --first-digit "$tmp/picks.jsonl" "$tmp/vartrack.json")
+[[ "$picks" == *"| vartrack | full |  | 1 | 1.00 | 2 | 0.00 |"* ]] \
+  && echo "ok: chain_picks --first-digit splits prompts by their values' first digits" || { echo "FAIL: chain_picks --first-digit: $picks"; exit 1; }
 # The chain variant: the value a written chain ends at decides "other".
 python3 "$gen" --task multihop-chain --n 3 --chunks 4 --chunk-words 20 --seed 5 -o "$tmp/multihop-chain.json"
 python3 - "$tmp/multihop-chain.json" "$tmp/picks2.jsonl" <<'PY'

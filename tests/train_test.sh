@@ -596,6 +596,33 @@ for which, n, want in (({"vartrack": 1, "multihop": None}, 3, [(0, 0), (0, 1), (
 if train.parse_hop_tasks("multihop,vartrack:1") != {"multihop": None, "vartrack": 1}:
     sys.exit(f"FAIL: parse_hop_tasks read {train.parse_hop_tasks('multihop,vartrack:1')}")
 print("ok: hop_rows supervises the --hop-tasks prompts' hops only, up to a task's :N")
+# answer_hop_rows (--hop-answer): with the answer appended, each later answer position of a
+# one-step vartrack prompt (its input the value's previous digit) gets the last hop onto the
+# value's next digit, and with every=True the earlier hops onto the question's own targets; no
+# rows for other tasks, for an answer that is not the value, nor past the hop count.
+exs = [tasks.generate(t, 1, 3, 20, 8, sys.argv[3], "train")[0] for t in ("vartrack", "multihop", "vartrack", "vartrack-chain")]
+ps = [tasks.prompt_ids(tok, ex) for ex in exs]
+ans = [tok.encode(ex["answers"][0]) + [tok.eos] for ex in exs]
+ans[2] = tok.encode("123456") + [tok.eos]  # not its value
+ids = torch.zeros(len(ps), max(len(p) + len(a) for p, a in zip(ps, ans)), dtype=torch.long)
+for i, (p, a) in enumerate(zip(ps, ans)):
+    ids[i, :len(p) + len(a)] = torch.tensor(p + a)
+names, spans = [ex["task"] for ex in exs], [(i, len(p) - 1, len(p) - 1 + len(a)) for i, (p, a) in enumerate(zip(ps, ans))]
+hops = train.hop_targets(pieces, ps[0], len(ps[0]) - 1)
+value, q = hops[-1], spans[0][1]
+if len(hops) != 3 or len(value) != 6 or [tok.decode([ps[0][v]]) for v in value] != list(exs[0]["answers"][0]):
+    sys.exit(f"FAIL: the vartrack prompt's value is not six one-digit tokens: {hops}")
+for every in (False, True):
+    rows = train.answer_hop_rows(pieces, ids, names, spans, 3, train.HOP_TASKS, every)
+    want = [(h, 0, q + k, hops[h] if h < 2 else [value[k]]) for k in range(1, 6) for h in ((0, 1, 2) if every else (2,))]
+    if rows != want:
+        sys.exit(f"FAIL: answer_hop_rows(every={every}) gave {[(h, i, p) for h, i, p, _ in rows]}, not {[(h, i, p) for h, i, p, _ in want]}")
+    if any(ids[0, p].item() != ps[0][value[k - 1]] for k, (_, _, p, _) in zip(range(1, 6), rows[::3 if every else 1])):
+        sys.exit("FAIL: an answer hop's query position does not hold the value's previous digit")
+for which, n in ((("multihop",), 3), (train.HOP_TASKS, 2), ({"vartrack": 2}, 3)):
+    if train.answer_hop_rows(pieces, ids, names, spans, n, which):
+        sys.exit(f"FAIL: answer_hop_rows gave rows for {which} with {n} hops, whose chains need 3")
+print("ok: --hop-answer supervises a vartrack answer's later digits, onto the asked value's next one")
 # var_keys: every "VAR <name> =" of a vartrack prompt and its question's "VAR <name> hold", the
 # name's tokens exactly and the '=' or ' hold' after it; none in a multihop prompt.
 for ex in tasks.generate("vartrack", 20, 3, 20, 8, sys.argv[3], "train"):
@@ -632,6 +659,14 @@ for spec in "" foo vartrack,foo multihop,multihop multihop:0 vartrack:4 multihop
       --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 --hop-target 0.1,1.0=1 \
       --hop-tasks "$spec" >"$tmp/at.log" 2>&1 || ! grep -q -- "--hop-tasks: '$spec' is not" "$tmp/at.log"; then
     echo "FAIL: --hop-tasks '$spec' was not refused:"; cat "$tmp/at.log"; exit 1
+  fi
+done
+for bad in "--hop-answer last" "--hop-target 0.1,1.0=1 --hop-answer last --hop-answer-weight 0" "--share-prefix 1.5"; do
+  # shellcheck disable=SC2086
+  if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
+      --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 $bad >"$tmp/at.log" 2>&1 ||
+      ! grep -q -e "--hop-answer needs --hop-target" -e "--hop-answer-weight must be > 0" -e "--share-prefix must be in" "$tmp/at.log"; then
+    echo "FAIL: '$bad' was not refused:"; cat "$tmp/at.log"; exit 1
   fi
 done
 for opt in --var-gather-target --right-gather-target; do

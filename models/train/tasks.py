@@ -113,6 +113,11 @@ class Gen:
         self.rng = random.Random(seed)
         self.passages = passages
         self.chunk_words = chunk_words
+        # Training only: the chance that a distractor's value (multikey's other codes, vartrack's
+        # other chain's) begins with the same 1-3 digits as the first value, so that copying the
+        # digits after the first cannot go by the previous digit alone. 0 (the default) draws
+        # every value on its own, with the same random stream as before the option existed.
+        self.share_prefix = 0.0
 
     def filler(self):
         if self.passages:
@@ -123,6 +128,17 @@ class Gen:
 
     def code(self):
         return str(self.rng.randrange(100000, 999999))
+
+    def code_like(self, v):
+        """A fresh code; with chance share_prefix, one that starts with v's first 1-3 digits
+        (and still differs from v)."""
+        if not (self.share_prefix and self.rng.random() < self.share_prefix):
+            return self.code()
+        k = self.rng.randint(1, 3)
+        while True:
+            c = v[:k] + self.code()[k:]
+            if c != v:
+                return c
 
     def key(self):
         return self.rng.choice(_NAMES).lower() + "-" + str(self.rng.randrange(10, 99))
@@ -144,7 +160,8 @@ class Gen:
             q, lead, ans = f"What is the special code of {k}?", f"The special code of {k} is ", [v]
         elif task == "multikey":
             keys = [self.key() for _ in range(min(4, 2 * n_chunks))]
-            vals = [self.code() for _ in keys]
+            vals = [self.code()]
+            vals += [self.code_like(vals[0]) for _ in keys[1:]]
             for k, v in zip(keys, vals):
                 place(rnd_chunk(), f"The special code of {k} is {v}.", self.rng.random())
             i = self.rng.randrange(len(keys))
@@ -172,7 +189,7 @@ class Gen:
             chains = []
             for _ in range(2):
                 names = [fresh() for _ in range(hops)]
-                v = self.code()
+                v = self.code_like(chains[0][1]) if chains else self.code()
                 order = self.rng.sample(range(n_chunks), hops)
                 place(order[0], f"VAR {names[0]} = {v}.", self.rng.random())
                 for i in range(1, hops):

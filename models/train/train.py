@@ -660,6 +660,37 @@ def hop_rows(pieces, ids, names, spans, n_hops, which=HOP_TASKS, value_first=Fal
     return out
 
 
+def answer_hop_rows(pieces, ids, names, spans, n_hops, which=HOP_TASKS, every=False):
+    """The hop supervision of one-step vartrack answers after their first token, [(hop,
+    sequence, query position, target positions), ...]: at the position whose input is the
+    value's k-th digit (teacher forcing: the answer so far is right), the last hop's head onto
+    the value's (k+1)-th token, the one that position's output copies; with every, the earlier
+    hops too, onto the same names as from the question's last token. The first answer token
+    copies the first digit the question's last token reads (hop_rows); the later ones, with only
+    the previous digit to match, cannot tell two values that share it apart unless they read the
+    asked chain's value again. Arguments as hop_rows'; rows only where the answer's tokens are
+    the value's, token for token, and the whole chain is found within n_hops."""
+    limit = which if isinstance(which, dict) else dict.fromkeys(which)
+    out = []
+    for name, sp in zip(names, spans):
+        if sp is None or name != "vartrack" or name not in limit:
+            continue
+        i, q, e = sp
+        seq = ids[i].tolist()
+        hops = hop_targets(pieces, seq, q) or []
+        n = n_hops if limit[name] is None else min(n_hops, limit[name])
+        if not hops or len(hops) > n:
+            continue
+        value = hops[-1]
+        if len(value) < 2 or e - q < len(value) or seq[q + 1:q + len(value)] != [seq[v] for v in value[:-1]]:
+            continue
+        for k in range(1, len(value)):
+            if every:
+                out += [(h, i, q + k, w) for h, w in enumerate(hops[:-1])]
+            out.append((len(hops) - 1, i, q + k, [value[k]]))
+    return out
+
+
 def parse_hop_tasks(spec):
     """--hop-tasks "multihop,vartrack:1" -> {"multihop": None, "vartrack": 1} (None: every hop
     --hop-target names); None when spec is not distinct HOP_TASKS, each with an optional
@@ -840,6 +871,18 @@ def main(argv=None):
     ap.add_argument("--hop-tasks", default=",".join(HOP_TASKS),
                     help="with --hop-target: the one-step tasks whose lookups it supervises, comma-separated, "
                          "from " + ", ".join(HOP_TASKS) + " (e.g. multihop: vartrack trains on its answers only)")
+    ap.add_argument("--share-prefix", type=float, default=0.0,
+                    help="chance that a multikey or vartrack distractor's value begins with the same 1-3 "
+                         "digits as another value of its prompt (hard negatives for copying the digits "
+                         "after the first); 0: every value drawn on its own, as the evaluation prompts are")
+    ap.add_argument("--hop-answer", choices=("none", "last", "all"), default="none",
+                    help="with --hop-target: one-step vartrack answers' later tokens are supervised too: at "
+                         "each position whose input is a digit of the value, the last hop's head onto the "
+                         "value's next digit (last), and the earlier hops' heads onto the same names as from "
+                         "the question (all); none: the question's last token alone")
+    ap.add_argument("--hop-answer-weight", type=float, default=1.0,
+                    help="with --hop-answer: the loss weight of those rows (-log of the attention on "
+                         "their targets), in place of --hop-target's")
     ap.add_argument("--hop-value", choices=("all", "first"), default="all",
                     help="with --hop-target: the tokens a vartrack chain's last hop (onto its value) is "
                          "supervised onto: all of the value's, or its first alone (the digit the answer's "
@@ -913,6 +956,12 @@ def main(argv=None):
                                  ("rgather", right_gather)) if v}
     if hop_target:
         specs["hop"] = hop_target
+        if a.hop_answer != "none":
+            specs["ahop"] = [(layer, head, a.hop_answer_weight) for layer, head, _ in hop_target]
+    elif a.hop_answer != "none":
+        raise SystemExit("--hop-answer needs --hop-target")
+    if not a.hop_answer_weight > 0:
+        raise SystemExit(f"--hop-answer-weight must be > 0, not {a.hop_answer_weight}")
     if a.decay_from < 0 or a.decay_steps < 1 or not 0 <= a.lr_min <= 1:
         raise SystemExit("--decay-from must be >= 0, --decay-steps >= 1 and --lr-min in [0, 1]")
 
@@ -948,6 +997,9 @@ def main(argv=None):
             raise SystemExit(f"--task-weights: '{kv}' is not TASK=WEIGHT with a task of {sorted(tasks.TASKS)} "
                              "and a weight > 0")
         data.task_weights[name] = weight
+    if not 0 <= a.share_prefix <= 1:
+        raise SystemExit(f"--share-prefix must be in [0, 1], not {a.share_prefix}")
+    data.gen.share_prefix = a.share_prefix
     for name in filter(None, a.add_tasks.split(",")):
         if name not in tasks.VARIANTS:
             raise SystemExit(f"--add-tasks: '{name}' is not a task variant of {sorted(tasks.VARIANTS)}")
@@ -1006,7 +1058,8 @@ def main(argv=None):
     print(f"{a.name}: {n_params(model) / 1e6:.3f}M parameters, vocab {len(tok)}, {a.threads} thread(s), "
           f"device {dev}{', bf16 autocast' if a.bf16 else ''}, {a.data_workers} data worker(s)", flush=True)
 
-    seen = {k: collections.deque(maxlen=200) for k in ("attn", "gather", "vgather", "rgather", "hop1", "hop2", "hop3")}
+    seen = {k: collections.deque(maxlen=200) for k in ("attn", "gather", "vgather", "rgather", "hop1", "hop2", "hop3",
+                                                           "ahop1", "ahop2", "ahop3")}
     pieces = [tok.decode([i]) for i in range(len(tok))] if hop_target or var_gather or right_gather else None
     colon = tok.encode(":")[0]
     kinds = token_kinds(tok) if gather_target else {}
@@ -1037,7 +1090,7 @@ def main(argv=None):
             g["lr"] = lr
         ids, tgt, amask, names, spans = batches.get(step, stage)
         # Attention supervision: {kind: [(hop, sequence, query position, target positions), ...]}.
-        sup = {"attn": [], "gather": [], "vgather": [], "rgather": [], "hop": []}
+        sup = {"attn": [], "gather": [], "vgather": [], "rgather": [], "hop": [], "ahop": []}
         for name, sp in zip(names, spans):
             if sp is None:
                 continue
@@ -1056,6 +1109,9 @@ def main(argv=None):
         if hop_target:
             sup["hop"] = hop_rows(pieces, ids, names, spans, len(hop_target), hop_tasks,
                                   a.hop_value == "first")
+            if a.hop_answer != "none":
+                sup["ahop"] = answer_hop_rows(pieces, ids, names, spans, len(hop_target), hop_tasks,
+                                              a.hop_answer == "all")
         probes, where = probe_plan(sup, specs)
         for layer, pr in probes.items():
             model.layers[layer].probe = pr
@@ -1083,7 +1139,7 @@ def main(argv=None):
                 mass = attn_mass(r, [w for _, _, _, w in rows_of])
                 loss = loss - specs[kind][0][2] * mass.clamp_min(1e-9).log().mean()
                 for m, (h, _, _, _) in zip(mass.detach().tolist(), rows_of):
-                    seen[f"hop{h + 1}" if kind == "hop" else kind].append(m)
+                    seen[f"{kind}{h + 1}" if kind in ("hop", "ahop") else kind].append(m)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
