@@ -42,6 +42,12 @@ def end_value(task, answer):
     return answer.rsplit("=", 1)[-1] if task == "vartrack" else answer.rsplit("lives in", 1)[-1]
 
 
+def row_order(kv):
+    """Tables list rows by task, full attention first, then method and ratio."""
+    (task, method, ratio), _ = kv
+    return task, method != "full", method, ratio or 0
+
+
 def main(argv):
     first_digit = "--first-digit" in argv
     argv = [a for a in argv if a != "--first-digit"]
@@ -74,7 +80,7 @@ def main(argv):
             split[(s["task"], s["method"], s["ratio"])][len(firsts) > len(set(firsts))].append(s["exact"])
     print("| task | method | ratio | asked chain | other chain | neither | picks of the asked chain |")
     print("|---|---|---|---|---|---|---|")
-    for (task, method, ratio), c in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] != "full", kv[0][1], kv[0][2] or 0)):
+    for (task, method, ratio), c in sorted(counts.items(), key=row_order):
         n = sum(c.values())
         picks = c["asked"] + c["other"]
         share = f"{c['asked'] / picks:.2f}" if picks else "-"
@@ -86,7 +92,7 @@ def main(argv):
         print("| task | method | ratio | prompts whose values share the first digit | their accuracy | other prompts | their accuracy |")
         print("|---|---|---|---|---|---|---|")
         acc = lambda v: f"{sum(v) / len(v):.2f}" if v else "-"
-        for (task, method, ratio), sp in sorted(split.items(), key=lambda kv: (kv[0][0], kv[0][1] != "full", kv[0][1], kv[0][2] or 0)):
+        for (task, method, ratio), sp in sorted(split.items(), key=row_order):
             print(f"| {task} | {method} | {'' if ratio is None else ratio} | {len(sp[True])} | {acc(sp[True])} | "
                   f"{len(sp[False])} | {acc(sp[False])} |")
 

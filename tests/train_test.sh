@@ -661,12 +661,16 @@ for spec in "" foo vartrack,foo multihop,multihop multihop:0 vartrack:4 multihop
     echo "FAIL: --hop-tasks '$spec' was not refused:"; cat "$tmp/at.log"; exit 1
   fi
 done
-for bad in "--hop-answer last" "--hop-target 0.1,1.0=1 --hop-answer last --hop-answer-weight 0" "--share-prefix 1.5"; do
+# Each bad option set with the message it must be refused with.
+for case in "--hop-answer last|--hop-answer needs --hop-target" \
+    "--hop-target 0.1,1.0=1 --hop-answer last --hop-answer-weight 0|--hop-answer-weight must be > 0" \
+    "--share-prefix 1.5|--share-prefix must be in [0, 1]"; do
+  bad=${case%%|*} why=${case#*|}
   # shellcheck disable=SC2086
   if $py "$train/train.py" --name t --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --head-dim 8 \
       --tokenizer "$tmp/tok" --corpus "$corpus" --out "$tmp/run3" --max-steps 1 $bad >"$tmp/at.log" 2>&1 ||
-      ! grep -q -e "--hop-answer needs --hop-target" -e "--hop-answer-weight must be > 0" -e "--share-prefix must be in" "$tmp/at.log"; then
-    echo "FAIL: '$bad' was not refused:"; cat "$tmp/at.log"; exit 1
+      ! grep -qF -- "$why" "$tmp/at.log"; then
+    echo "FAIL: '$bad' was not refused with '$why':"; cat "$tmp/at.log"; exit 1
   fi
 done
 for opt in --var-gather-target --right-gather-target; do
